@@ -1,0 +1,1 @@
+"""The engine: CLI, configuration, sources, message schema, transport and supervisor."""
