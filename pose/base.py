@@ -24,6 +24,7 @@ class PoseOptions:
     input_height: int = 368
     min_confidence: float = 0.5
     smoothing: bool = True
+    replay_file: str | None = None
 
 
 @dataclass
@@ -76,8 +77,14 @@ class PoseBackend(Protocol):
 
     name: str
 
-    def estimate(self, frame_bgr: np.ndarray, stream: str = "", given: np.ndarray | None = None) -> People:
-        """People in a BGR uint8[H, W, 3] frame; `given` is keypoints the source carried, if any."""
+    def estimate(
+        self, frame_bgr: np.ndarray, stream: str = "", seq: int = -1, given: np.ndarray | None = None
+    ) -> People:
+        """People in a BGR uint8[H, W, 3] frame.
+
+        `stream`/`seq` identify the frame (per-stream state, replay files); `given` is
+        float32[P, 18, 3] keypoints the source carried with the frame, if any.
+        """
         ...
 
     def close(self) -> None: ...

@@ -1,0 +1,58 @@
+"""`engine listen`: a plain subscriber to the labels topic, as any other program would write one."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from engine.schema import DEFAULT_PUBLISH, LABELS_TOPIC
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("listen", help="print labels published by a running engine")
+    p.add_argument("--connect", default=DEFAULT_PUBLISH, help=f"labels endpoint (default {DEFAULT_PUBLISH})")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument("--count", type=int, default=0, help="exit after this many labels")
+    p.add_argument("--timeout", type=float, default=0.0, help="exit after this many seconds")
+
+
+def run(args: argparse.Namespace) -> int:
+    import msgpack
+    import zmq
+
+    from engine import transport
+
+    ctx = zmq.Context.instance()
+    sock = ctx.socket(zmq.SUB)
+    sock.setsockopt(zmq.SUBSCRIBE, LABELS_TOPIC)
+    transport.connect(sock, args.connect, "listen")
+    deadline = time.monotonic() + args.timeout if args.timeout else None
+    received = bad = 0
+    try:
+        while (not args.count or received < args.count) and (deadline is None or time.monotonic() < deadline):
+            if not sock.poll(100):
+                continue
+            parts = sock.recv_multipart()
+            try:
+                if len(parts) != 2:
+                    raise ValueError("not two frames")
+                label = msgpack.unpackb(parts[1], raw=False)
+                if not isinstance(label, dict) or "label" not in label:
+                    raise ValueError("not a label map")
+            except Exception:
+                bad += 1
+                continue
+            received += 1
+            if args.json:
+                print(json.dumps(label), flush=True)
+            else:
+                print(f"{label.get('stream')} track {label.get('track')} frames {label.get('seq_from')}-{label.get('seq_to')}: "
+                      f"{label['label']} ({float(label.get('score', 0)):.2f})", flush=True)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sock.close(linger=0)
+    if bad:
+        print(f"ignored {bad} malformed messages", file=sys.stderr)
+    return 0

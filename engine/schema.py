@@ -1,0 +1,46 @@
+"""The message contract between stages and the public label message: written once, imported everywhere."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+SCHEMA_VERSION = 1
+LABELS_TOPIC = b"labels"
+DEFAULT_PUBLISH = "tcp://127.0.0.1:5560"
+
+# Header keys every inter-stage message carries (see ARCHITECTURE.md "Messages").
+REQUIRED_HEADER_KEYS: tuple[str, ...] = ("v", "stream", "seq", "t_capture_ns", "arrays")
+
+# Array dtypes a stage accepts; anything else is a malformed message.
+ALLOWED_DTYPES: frozenset[str] = frozenset({"uint8", "int32", "int64", "float32", "float64"})
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Upper bounds on what a stage accepts from its input socket (malformed or hostile peers)."""
+
+    max_header_bytes: int = 64 * 1024
+    max_array_bytes: int = 64 * 1024 * 1024
+    max_arrays: int = 16
+    max_ndim: int = 6
+
+
+@dataclass
+class LabelMessage:
+    """The public output, one per classified window, published on topic `labels`."""
+
+    stream: str
+    track: int
+    seq_from: int
+    seq_to: int
+    t_capture_ns: int
+    t_publish_ns: int
+    label: str
+    score: float
+    topk: list[list] = field(default_factory=list)
+    model: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+LABEL_FIELDS: tuple[str, ...] = tuple(LabelMessage.__dataclass_fields__)

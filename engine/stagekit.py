@@ -1,0 +1,126 @@
+"""What every stage process shares: signals, status reports to the supervisor, exit codes.
+
+A stage is a thin loop (receive, call its core, send, count); this module keeps the
+plumbing out of those loops.
+"""
+from __future__ import annotations
+
+import argparse
+import ctypes
+import os
+import signal
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+
+import msgpack
+import numpy as np
+import zmq
+
+from engine.errors import EngineError
+from pose.base import PoseError
+
+STATUS_INTERVAL_S = 0.5
+# Exit codes a stage uses for errors that a restart cannot fix; the supervisor stops on them.
+FATAL_EXIT_CODES = frozenset({2, 3, 4})
+
+
+def die_with_parent() -> None:
+    """Ask Linux to SIGTERM this process when its parent dies, so a killed supervisor leaves no orphans."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except OSError:
+            pass
+
+
+class Stop:
+    """A flag set by SIGTERM; loops poll with short timeouts and check it."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        signal.signal(signal.SIGTERM, self._handle)
+        signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.requested = True
+
+    def __bool__(self) -> bool:
+        return self.requested
+
+
+class RollingStats:
+    """Event rate and latency percentiles over the last few seconds."""
+
+    def __init__(self, horizon_s: float = 5.0, max_samples: int = 2048) -> None:
+        self.horizon_ns = int(horizon_s * 1e9)
+        self._events: deque[int] = deque(maxlen=max_samples)
+        self._latency_ms: deque[float] = deque(maxlen=max_samples)
+
+    def add(self, now_ns: int, latency_ms: float | None = None) -> None:
+        self._events.append(now_ns)
+        if latency_ms is not None:
+            self._latency_ms.append(latency_ms)
+
+    def rate(self, now_ns: int) -> float:
+        while self._events and now_ns - self._events[0] > self.horizon_ns:
+            self._events.popleft()
+        if len(self._events) < 2:
+            return 0.0
+        span = max(now_ns - self._events[0], 1)
+        return (len(self._events) - 1) * 1e9 / span
+
+    def latency(self) -> dict[str, float]:
+        if not self._latency_ms:
+            return {}
+        values = np.fromiter(self._latency_ms, dtype=np.float64)
+        p50, p95, p99 = np.percentile(values, [50, 95, 99])
+        return {"p50": float(p50), "p95": float(p95), "p99": float(p99)}
+
+
+class StatusReporter:
+    """Pushes a small msgpack map to the supervisor twice a second; never blocks the stage."""
+
+    def __init__(self, ctx: zmq.Context, endpoint: str | None, stage: str, worker: int = 0) -> None:
+        self.stage, self.worker = stage, worker
+        self._sock = None
+        self._next = 0.0
+        if endpoint:
+            self._sock = ctx.socket(zmq.PUSH)
+            self._sock.setsockopt(zmq.LINGER, 200)
+            self._sock.setsockopt(zmq.SNDHWM, 16)
+            self._sock.connect(endpoint)
+
+    def due(self) -> bool:
+        return self._sock is not None and time.monotonic() >= self._next
+
+    def send(self, fields: dict, force: bool = False) -> None:
+        if self._sock is None or not (force or self.due()):
+            return
+        self._next = time.monotonic() + STATUS_INTERVAL_S
+        report = {"stage": self.stage, "worker": self.worker, "pid": os.getpid(), "t_ns": time.time_ns(), **fields}
+        try:
+            self._sock.send(msgpack.packb(report, use_bin_type=True), zmq.NOBLOCK)
+        except zmq.Again:
+            pass
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--status", help="supervisor's status endpoint (omit when run alone)")
+    parser.add_argument("--worker", type=int, default=0, help="worker index, for status reports")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+
+
+def run_stage(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> None:
+    """Run a stage's main, turning user errors into one stderr line and their exit code."""
+    die_with_parent()
+    debug = "--debug" in (argv if argv is not None else sys.argv)
+    try:
+        code = main(argv)
+    except (EngineError, PoseError) as exc:
+        if debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        code = getattr(exc, "exit_code", 3)
+    sys.exit(code)

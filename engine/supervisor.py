@@ -1,0 +1,309 @@
+"""`engine run`: starts the stage processes, watches them, restarts the ones that die, stops cleanly.
+
+Stages are started by module name (`python -m stages.NAME`): this module never imports
+them. Each reports to one status socket; the supervisor turns those reports into a
+status line, end-of-source detection and hang/crash handling.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+import msgpack
+import zmq
+
+from engine import transport
+from engine.config import RunOptions
+from engine.errors import ConfigError, EngineError, StageError
+from engine.model_contract import load_contract
+from engine.schema import LABELS_TOPIC
+from engine.sources import parse_source, probe
+from engine.stagekit import FATAL_EXIT_CODES
+from pose import BACKENDS  # names only: backends load inside the pose workers
+
+SHUTDOWN_GRACE_S = 1.5
+RESTART_WINDOW_S = 60.0
+STATUS_PERIOD_S = 1.0
+
+
+@dataclass
+class StageProcess:
+    key: str  # e.g. "pose.1"
+    module: str
+    args: list[str]
+    log_path: Path
+    proc: subprocess.Popen | None = None
+    restarts: int = 0
+    recent_crashes: deque = field(default_factory=deque)
+
+    def start(self) -> None:
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", self.module, *self.args],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,  # a terminal's Ctrl-C reaches the supervisor only; it stops stages in order
+            )
+
+    def last_error(self) -> str:
+        try:
+            lines = self.log_path.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return ""
+        errors = [line for line in lines if line.startswith("error: ")]
+        if errors:
+            return errors[-1][len("error: "):]
+        return lines[-1] if lines else ""
+
+
+class Supervisor:
+    def __init__(self, options: RunOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> None:
+        self.options, self.out, self.err = options, out, err
+        self.stop_requested = False
+        self.reports: dict[tuple[str, int], dict] = {}
+        self.ended: set[str] = set()
+        self.stages: list[StageProcess] = []
+        self.run_dir: Path | None = None
+
+    # --- set-up --------------------------------------------------------------------------
+    def _validate(self) -> tuple[str, str]:
+        """Fail fast on bad input, before any process starts; returns (pose backend, model name)."""
+        specs = [parse_source(s, self.options.mhad_root) for s in self.options.source]
+        for spec in specs:
+            probe(spec)
+        load_contract(self.options.model)
+        backend = self.options.pose
+        if backend == "auto":
+            backend = "replay" if all(s.kind == "synthetic" for s in specs) else "blazepose"
+        if backend not in BACKENDS:
+            raise ConfigError(f"unknown pose backend {backend!r}: use auto or one of {', '.join(sorted(BACKENDS))}")
+        self._check_free(self.options.publish, "labels publisher")
+        return backend, Path(self.options.model).stem
+
+    @staticmethod
+    def _check_free(endpoint: str, what: str) -> None:
+        if not endpoint.startswith("tcp://"):
+            return
+        ctx = zmq.Context.instance()
+        probe_sock = ctx.socket(zmq.PUB)
+        try:
+            transport.bind(probe_sock, endpoint, what)
+        finally:
+            probe_sock.close(linger=0)
+
+    def _plan(self, backend: str) -> None:
+        o = self.options
+        assert self.run_dir is not None
+        ipc = f"ipc://{self.run_dir}"
+        frames = o.frames_endpoint or f"{ipc}/frames"
+        poses = o.poses_endpoint or f"{ipc}/poses"
+        rendered = f"{ipc}/rendered"
+        status = f"{ipc}/status"
+        common = ["--status", status] + (["--debug"] if o.debug else [])
+
+        def add(key: str, module: str, args: list[str], worker: int = 0) -> None:
+            log = self.run_dir / f"{key}.log"
+            self.stages.append(StageProcess(key, module, [*args, *common, "--worker", str(worker)], log))
+
+        add("classify", "stages.classify", ["--input", rendered, "--publish", o.publish, "--model", o.model,
+                                            "--threads", str(o.classify_threads), "--ema", str(o.ema),
+                                            "--unknown-below", str(o.unknown_below)])
+        add("render", "stages.render", ["--input", poses, "--output", rendered, "--model", o.model,
+                                        "--reorder-timeout", str(o.reorder_timeout)])
+        pose_args = ["--input", frames, "--output", poses, "--pose", backend, "--max-people", str(o.max_people),
+                     "--threads", str(o.pose_threads)]
+        if o.pose_weights:
+            pose_args += ["--pose-weights", o.pose_weights]
+        if o.replay_file:
+            pose_args += ["--replay-file", o.replay_file]
+        for i in range(o.workers()):
+            add(f"pose.{i}", "stages.pose", pose_args, worker=i)
+        capture_args = ["--output", frames]
+        for source in o.source:
+            capture_args += ["--source", source]
+        if o.mhad_root:
+            capture_args += ["--mhad-root", o.mhad_root]
+        if o.realtime:
+            capture_args.append("--realtime")
+        if o.exit_on_source_loss:
+            capture_args.append("--exit-on-source-loss")
+        add("capture", "stages.capture", capture_args)
+        self.status_endpoint = status
+
+    # --- running -------------------------------------------------------------------------
+    def run(self) -> int:
+        backend, model_name = self._validate()
+        self.backend, self.model_name = backend, model_name
+        self.run_dir = Path(tempfile.mkdtemp(prefix="engine-run-"))
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        ctx = zmq.Context.instance()
+        status_sock = ctx.socket(zmq.PULL)
+        labels_sock = None
+        try:
+            self._plan(backend)
+            transport.bind(status_sock, self.status_endpoint, "status")
+            if self.options.print_labels and not self.options.quiet:
+                labels_sock = ctx.socket(zmq.SUB)
+                labels_sock.setsockopt(zmq.SUBSCRIBE, LABELS_TOPIC)
+                labels_sock.connect(self.options.publish.replace("tcp://*", "tcp://127.0.0.1").replace("tcp://0.0.0.0", "tcp://127.0.0.1"))
+            for stage in self.stages:
+                stage.start()
+            return self._watch(status_sock, labels_sock)
+        finally:
+            self._shutdown()
+            status_sock.close(linger=0)
+            if labels_sock is not None:
+                labels_sock.close(linger=0)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        self.stop_requested = True
+
+    def _watch(self, status_sock: zmq.Socket, labels_sock: zmq.Socket | None) -> int:
+        t0 = time.monotonic()
+        next_status = t0 + STATUS_PERIOD_S
+        poller = zmq.Poller()
+        poller.register(status_sock, zmq.POLLIN)
+        if labels_sock is not None:
+            poller.register(labels_sock, zmq.POLLIN)
+        while not self.stop_requested:
+            events = dict(poller.poll(100))
+            if status_sock in events:
+                self._drain_status(status_sock)
+            if labels_sock is not None and labels_sock in events:
+                self._print_labels(labels_sock)
+            self._check_processes()
+            now = time.monotonic()
+            if self.options.duration and now - t0 >= self.options.duration:
+                break
+            if self._source_finished():
+                self._drain_status(status_sock)
+                if labels_sock is not None:
+                    time.sleep(0.05)
+                    self._print_labels(labels_sock)
+                break
+            if now >= next_status:
+                next_status = now + STATUS_PERIOD_S
+                if not self.options.quiet:
+                    print(self.status_line(now - t0), file=self.err, flush=True)
+        if not self.options.quiet:
+            print(self.status_line(time.monotonic() - t0, final=True), file=self.err, flush=True)
+        return 0
+
+    def _drain_status(self, sock: zmq.Socket) -> None:
+        while True:
+            try:
+                raw = sock.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            try:
+                report = msgpack.unpackb(raw, raw=False)
+                key = (str(report["stage"]), int(report["worker"]))
+            except Exception:
+                continue
+            self.reports[key] = {**self.reports.get(key, {}), **report}
+            if key[0] == "classify":
+                self.ended.update(report.get("ended", []))
+
+    def _print_labels(self, sock: zmq.Socket) -> None:
+        while True:
+            try:
+                _, raw = sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            label = msgpack.unpackb(raw, raw=False)
+            print(
+                f"{label['stream']} track {label['track']} frames {label['seq_from']}-{label['seq_to']}: "
+                f"{label['label']} ({label['score']:.2f})",
+                file=self.out, flush=True,
+            )
+
+    def _source_finished(self) -> bool:
+        capture = self.reports.get(("capture", 0), {})
+        if not capture.get("done"):
+            return False
+        started = set(capture.get("started", []))
+        return started <= self.ended
+
+    def _check_processes(self) -> None:
+        for stage in self.stages:
+            code = stage.proc.poll() if stage.proc else None
+            if code is None or self.stop_requested:
+                continue
+            if code in FATAL_EXIT_CODES:
+                raise _fatal(code, f"{stage.last_error() or f'stage {stage.key} exited with code {code}'}")
+            now = time.monotonic()
+            stage.recent_crashes.append(now)
+            while stage.recent_crashes and now - stage.recent_crashes[0] > RESTART_WINDOW_S:
+                stage.recent_crashes.popleft()
+            if len(stage.recent_crashes) > self.options.max_restarts:
+                raise StageError(
+                    f"stage {stage.key} crashed {len(stage.recent_crashes)} times in {RESTART_WINDOW_S:.0f} s, giving up; "
+                    f"last error: {stage.last_error() or f'exit code {code}'}"
+                )
+            stage.restarts += 1
+            if not self.options.quiet:
+                print(f"restarting {stage.key} (exit code {code})", file=self.err, flush=True)
+            stage.start()
+
+    def _shutdown(self) -> None:
+        """SIGTERM every stage, SIGKILL what is left after the grace period: never an orphan."""
+        running = [s.proc for s in self.stages if s.proc and s.proc.poll() is None]
+        for proc in running:
+            try:
+                proc.terminate()
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + SHUTDOWN_GRACE_S
+        for proc in running:
+            try:
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    # --- reporting -----------------------------------------------------------------------
+    def status_line(self, elapsed_s: float, final: bool = False) -> str:
+        r = self.reports
+        cap = r.get(("capture", 0), {})
+        poses = [v for (stage, _), v in r.items() if stage == "pose"]
+        ren = r.get(("render", 0), {})
+        cls = r.get(("classify", 0), {})
+        pose_rate = sum(p.get("rate", 0.0) for p in poses)
+        pose_ms = max((p.get("ms_per_frame", 0.0) for p in poses), default=0.0)
+        in_flight = max(0, cap.get("frames", 0) - cls.get("frames", 0))
+        lat = cls.get("latency_ms") or {}
+        restarts = sum(s.restarts for s in self.stages)
+        malformed = sum(v.get("malformed", 0) for v in r.values())
+        head = "done" if final else f"{elapsed_s:5.1f}s"
+        return (
+            f"[{head}] capture {cap.get('rate', 0.0):5.1f} fps drop {cap.get('dropped', 0)}"
+            f" | pose x{len(poses)} {pose_rate:5.1f} fps {pose_ms:.1f} ms"
+            f" | render {ren.get('rate', 0.0):5.1f} fps q {ren.get('queue', 0)} lost {ren.get('lost', 0)}"
+            f" | classify {cls.get('rate', 0.0):5.1f} fps {cls.get('label_rate', 0.0):4.1f} labels/s"
+            f" | in flight {in_flight} | latency p50 {lat.get('p50', 0):.0f} p95 {lat.get('p95', 0):.0f} ms"
+            f" | frames {cls.get('frames', 0)} labels {cls.get('labels', 0)}"
+            f" | pose={self.backend} model={self.model_name} restarts {restarts}"
+            + (f" malformed {malformed}" if malformed else "")
+        )
+
+
+def _fatal(code: int, message: str) -> EngineError:
+    error = EngineError(message)
+    error.exit_code = code
+    return error
+
+
+def run_engine(options: RunOptions) -> int:
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    return Supervisor(options).run()

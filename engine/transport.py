@@ -1,0 +1,133 @@
+"""Send and receive one message: a msgpack header frame, then raw array frames, zero copy.
+
+Every stage uses these two functions; none builds multipart messages by hand. Receiving
+validates the header against explicit limits so a malformed or hostile peer costs one
+counted drop, never a crash.
+"""
+from __future__ import annotations
+
+import errno
+from dataclasses import dataclass
+
+import msgpack
+import numpy as np
+import zmq
+
+from engine.errors import TransportError
+from engine.schema import ALLOWED_DTYPES, REQUIRED_HEADER_KEYS, SCHEMA_VERSION, Limits
+
+DEFAULT_LIMITS = Limits()
+
+
+class MalformedMessage(Exception):
+    """A received message breaks the schema; the stage counts it and drops it."""
+
+
+@dataclass
+class Message:
+    header: dict
+    arrays: dict[str, np.ndarray]
+
+    @property
+    def stream(self) -> str:
+        return self.header["stream"]
+
+    @property
+    def seq(self) -> int:
+        return self.header["seq"]
+
+
+def send(sock: zmq.Socket, header: dict, arrays: dict[str, np.ndarray] | None = None, flags: int = 0) -> None:
+    """Send `header` plus `arrays` (each sent from its own memory, no copy)."""
+    arrays = arrays or {}
+    contiguous = [np.ascontiguousarray(a) for a in arrays.values()]
+    specs = [{"name": n, "dtype": a.dtype.name, "shape": list(a.shape)} for n, a in zip(arrays, contiguous)]
+    head = msgpack.packb({**header, "v": SCHEMA_VERSION, "arrays": specs}, use_bin_type=True)
+    sock.send_multipart([head, *contiguous], flags=flags, copy=False)
+
+
+def unpack_header(raw: bytes | memoryview, limits: Limits = DEFAULT_LIMITS) -> dict:
+    """Decode and check a header frame; raises MalformedMessage with the reason."""
+    if len(raw) > limits.max_header_bytes:
+        raise MalformedMessage(f"header of {len(raw)} bytes over the {limits.max_header_bytes} limit")
+    try:
+        header = msgpack.unpackb(
+            raw,
+            raw=False,
+            max_str_len=limits.max_header_bytes,
+            max_bin_len=limits.max_header_bytes,
+            max_array_len=4096,
+            max_map_len=256,
+            strict_map_key=True,
+        )
+    except Exception as exc:  # msgpack raises several unrelated types on bad input
+        raise MalformedMessage(f"header is not msgpack: {type(exc).__name__}") from None
+    if not isinstance(header, dict):
+        raise MalformedMessage("header is not a map")
+    missing = [k for k in REQUIRED_HEADER_KEYS if k not in header]
+    if missing:
+        raise MalformedMessage(f"header lacks {', '.join(missing)}")
+    if header["v"] != SCHEMA_VERSION:
+        raise MalformedMessage(f"schema version {header['v']!r}, expected {SCHEMA_VERSION}")
+    if not isinstance(header["stream"], str) or not isinstance(header["seq"], int) or header["seq"] < 0:
+        raise MalformedMessage("stream must be a string and seq a non-negative int")
+    if not isinstance(header["t_capture_ns"], int) or not isinstance(header["arrays"], list):
+        raise MalformedMessage("t_capture_ns must be an int and arrays a list")
+    return header
+
+
+def _array_from_frame(spec: object, frame: zmq.Frame | bytes, limits: Limits) -> tuple[str, np.ndarray]:
+    if not isinstance(spec, dict) or not {"name", "dtype", "shape"} <= spec.keys():
+        raise MalformedMessage("array spec must be a map with name, dtype, shape")
+    name, dtype, shape = spec["name"], spec["dtype"], spec["shape"]
+    if not isinstance(name, str) or dtype not in ALLOWED_DTYPES:
+        raise MalformedMessage(f"array {name!r}: dtype {dtype!r} not accepted")
+    if (
+        not isinstance(shape, list)
+        or len(shape) > limits.max_ndim
+        or not all(isinstance(d, int) and 0 <= d <= limits.max_array_bytes for d in shape)
+    ):
+        raise MalformedMessage(f"array {name!r}: bad shape {shape!r}")
+    itemsize = np.dtype(dtype).itemsize
+    expected = int(np.prod(shape, dtype=np.int64)) * itemsize if shape else itemsize
+    buffer = frame.buffer if isinstance(frame, zmq.Frame) else memoryview(frame)
+    if expected > limits.max_array_bytes or expected != buffer.nbytes:
+        raise MalformedMessage(f"array {name!r}: {buffer.nbytes} bytes, shape {shape} {dtype} needs {expected}")
+    return name, np.frombuffer(buffer, dtype=dtype).reshape(shape)
+
+
+def decode(parts: list, limits: Limits = DEFAULT_LIMITS) -> Message:
+    """Build a Message from received multipart frames (zmq.Frame or bytes)."""
+    if not parts:
+        raise MalformedMessage("empty message")
+    head = parts[0].buffer if isinstance(parts[0], zmq.Frame) else parts[0]
+    header = unpack_header(head, limits)
+    specs = header["arrays"]
+    if len(specs) > limits.max_arrays or len(specs) != len(parts) - 1:
+        raise MalformedMessage(f"header lists {len(specs)} arrays, message carries {len(parts) - 1}")
+    arrays = dict(_array_from_frame(s, f, limits) for s, f in zip(specs, parts[1:]))
+    return Message(header, arrays)
+
+
+def recv(sock: zmq.Socket, flags: int = 0, limits: Limits = DEFAULT_LIMITS) -> Message:
+    """Receive one message without copying its arrays; raises MalformedMessage."""
+    return decode(sock.recv_multipart(flags=flags, copy=False), limits)
+
+
+def bind(sock: zmq.Socket, endpoint: str, what: str) -> None:
+    """Bind with a one-line error a user can act on when the address is taken."""
+    try:
+        sock.bind(endpoint)
+    except zmq.ZMQError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise TransportError(
+                f"{what} address {endpoint} is already in use: stop the program using it or choose another port"
+            ) from None
+        raise TransportError(f"{what} cannot bind {endpoint}: {exc.strerror}") from None
+
+
+def connect(sock: zmq.Socket, endpoint: str, what: str) -> None:
+    try:
+        sock.connect(endpoint)
+    except zmq.ZMQError as exc:
+        raise TransportError(f"{what} cannot connect to {endpoint}: {exc.strerror}") from None

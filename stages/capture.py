@@ -1,0 +1,257 @@
+"""Capture stage: reads sources, stamps frames, pushes them to the pose workers.
+
+Recorded sources are lossless (a blocking send is the backpressure that slows the reader);
+live sources and `--realtime` replays keep only the newest frame and count what they drop.
+"""
+from __future__ import annotations
+
+import argparse
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+import zmq
+
+from engine import transport
+from engine.errors import SourceError
+from engine.sources import Frame, SourceSpec, StreamReader, open_streams, parse_source
+from engine.stagekit import RollingStats, StatusReporter, Stop, add_common_args, run_stage
+
+POLL_MS = 100
+RECONNECT_MAX_S = 5.0
+
+
+def frame_message(frame: Frame, fps: float, live: bool, dropped: int) -> tuple[dict, dict[str, np.ndarray]]:
+    h, w = frame.image.shape[:2]
+    header = {
+        "stream": frame.stream, "seq": frame.seq, "t_capture_ns": frame.t_capture_ns,
+        "fps": fps, "size": [w, h], "live": live, "dropped": dropped,
+    }
+    if frame.truth is not None:
+        header["truth"] = frame.truth
+    arrays = {"frame": frame.image}
+    if frame.keypoints is not None:
+        arrays["keypoints_gt"] = frame.keypoints
+    return header, arrays
+
+
+def eos_message(stream: str, next_seq: int, fps: float) -> dict:
+    return {"stream": stream, "seq": next_seq, "t_capture_ns": time.time_ns(), "fps": fps, "eos": True}
+
+
+@dataclass
+class LatestSlot:
+    """Newest frame of one live source; older ones are overwritten and counted as dropped.
+
+    End-of-stream markers queue separately: they are never dropped.
+    """
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    item: tuple[dict, dict] | None = None
+    eos: deque = field(default_factory=deque)
+    dropped: int = 0
+    finished: bool = False
+    reconnecting: bool = False
+    error: str | None = None
+
+    def put(self, item: tuple[dict, dict]) -> None:
+        with self.lock:
+            if self.item is not None:
+                self.dropped += 1
+            self.item = item
+
+    def take(self) -> tuple[dict, dict] | None:
+        with self.lock:
+            if self.eos and self.item is None:
+                return self.eos.popleft(), {}
+            item, self.item = self.item, None
+            return item
+
+
+class LiveReader(threading.Thread):
+    """Reads one source as fast as it produces (paced to its fps for recorded media) into a slot."""
+
+    def __init__(self, spec: SourceSpec, mhad_root: str | None, paced: bool, stop: Stop, exit_on_loss: bool) -> None:
+        super().__init__(daemon=True)
+        self.spec, self.mhad_root, self.paced, self.stop, self.exit_on_loss = spec, mhad_root, paced, stop, exit_on_loss
+        self.slot = LatestSlot()
+
+    def run(self) -> None:
+        try:
+            if self.spec.kind in ("camera", "stream"):
+                self._run_live()
+            else:
+                for reader in open_streams(self.spec):
+                    self._play(reader)
+                    if self.stop:
+                        break
+        except SourceError as exc:
+            self.slot.error = str(exc)
+        finally:
+            self.slot.finished = True
+
+    def _play(self, reader: StreamReader) -> bool:
+        """Play one stream to its end; False if it ended early (a live source lost)."""
+        t0, seq = time.monotonic(), 0
+        try:
+            while not self.stop:
+                frame = reader.read()
+                if frame is None:
+                    break
+                if self.paced:
+                    delay = t0 + frame.seq / reader.fps - time.monotonic()
+                    if delay > 0:
+                        time.sleep(delay)
+                self.slot.put(frame_message(frame, reader.fps, True, self.slot.dropped))
+                seq = frame.seq + 1
+        finally:
+            reader.close()
+        with self.slot.lock:
+            self.slot.eos.append(eos_message(reader.stream, seq, reader.fps))
+        return False
+
+    def _run_live(self) -> None:
+        backoff = 0.5
+        while not self.stop:
+            try:
+                reader = next(open_streams(self.spec))
+                self.slot.reconnecting = False
+                backoff = 0.5
+                self._play_live(reader)
+            except SourceError as exc:
+                if self.exit_on_loss:
+                    raise
+                self.slot.error = str(exc)
+            if self.exit_on_loss:
+                raise SourceError(f"source {self.spec.text} was lost and --exit-on-source-loss is set")
+            self.slot.reconnecting = True
+            deadline = time.monotonic() + backoff
+            while not self.stop and time.monotonic() < deadline:
+                time.sleep(0.05)
+            backoff = min(backoff * 2, RECONNECT_MAX_S)
+
+    def _play_live(self, reader: StreamReader) -> None:
+        try:
+            while not self.stop:
+                frame = reader.read()
+                if frame is None:
+                    return
+                self.slot.put(frame_message(frame, reader.fps, True, self.slot.dropped))
+        finally:
+            reader.close()
+
+
+class Capture:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.stop = Stop()
+        self.ctx = zmq.Context.instance()
+        self.sock = self.ctx.socket(zmq.PUSH)
+        self.sock.setsockopt(zmq.SNDHWM, args.hwm)
+        self.sock.setsockopt(zmq.LINGER, 1000)
+        transport.bind(self.sock, args.output, "capture output")
+        self.status = StatusReporter(self.ctx, args.status, "capture", args.worker)
+        self.stats = RollingStats()
+        self.sent = 0
+        self.started: list[str] = []
+        self.ended: list[str] = []
+        self.dropped = 0
+        self.poller = zmq.Poller()
+        self.poller.register(self.sock, zmq.POLLOUT)
+
+    def _send(self, header: dict, arrays: dict) -> bool:
+        """Send once downstream has room; False if asked to stop first."""
+        while not self.stop:
+            if self.poller.poll(POLL_MS):
+                transport.send(self.sock, header, arrays)
+                if header.get("eos"):
+                    self.ended.append(header["stream"])
+                else:
+                    if header["stream"] not in self.started:
+                        self.started.append(header["stream"])
+                    self.sent += 1
+                    self.stats.add(time.time_ns())
+                return True
+            self._report(False)
+        return False
+
+    def _report(self, done: bool, **extra: object) -> None:
+        now = time.time_ns()
+        self.status.send(
+            {"frames": self.sent, "rate": self.stats.rate(now), "dropped": self.dropped, "started": self.started,
+             "ended": self.ended, "done": done, **extra},
+            force=done,
+        )
+
+    def run(self, specs: list[SourceSpec]) -> int:
+        live = self.args.realtime or any(s.live for s in specs)
+        if live:
+            self._run_live(specs)
+        else:
+            self._run_lossless(specs)
+        # Stay up until the supervisor stops us, so the last messages are not cut off by exit.
+        while not self.stop:
+            self._report(True)
+            time.sleep(0.2)
+        self.sock.close(linger=0)
+        return 0
+
+    def _run_lossless(self, specs: list[SourceSpec]) -> None:
+        sources = [open_streams(s) for s in specs]
+        readers: list[StreamReader | None] = [next(it, None) for it in sources]
+        next_seq = [0] * len(readers)
+        while not self.stop and any(r is not None for r in readers):
+            for i, reader in enumerate(readers):
+                if reader is None or self.stop:
+                    continue
+                frame = reader.read()
+                if frame is None:
+                    reader.close()
+                    self._send(eos_message(reader.stream, next_seq[i], reader.fps), {})
+                    readers[i], next_seq[i] = next(sources[i], None), 0
+                    continue
+                self._send(*frame_message(frame, reader.fps, False, 0))
+                next_seq[i] = frame.seq + 1
+            self._report(False)
+
+    def _run_live(self, specs: list[SourceSpec]) -> None:
+        threads = [LiveReader(s, self.args.mhad_root, not s.live, self.stop, self.args.exit_on_source_loss) for s in specs]
+        for t in threads:
+            t.start()
+        while not self.stop:
+            if all(t.slot.finished and t.slot.item is None and not t.slot.eos for t in threads):
+                errors = [t.slot.error for t in threads if t.slot.error]
+                if errors and self.args.exit_on_source_loss:
+                    raise SourceError(errors[0])
+                return
+            sent_any = False
+            if self.poller.poll(POLL_MS):
+                for t in threads:
+                    item = t.slot.take()
+                    if item is not None:
+                        self._send(*item)
+                        sent_any = True
+            self.dropped = sum(t.slot.dropped for t in threads)
+            self._report(False, reconnecting=[t.spec.text for t in threads if t.slot.reconnecting])
+            if not sent_any:
+                time.sleep(0.002)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="engine stage capture", description=__doc__)
+    parser.add_argument("--source", action="append", required=True, help="source string (repeat for several)")
+    parser.add_argument("--mhad-root", default=None)
+    parser.add_argument("--output", required=True, help="endpoint to bind, pose workers connect to it")
+    parser.add_argument("--realtime", action="store_true", help="pace recorded sources at their frame rate, dropping when behind")
+    parser.add_argument("--exit-on-source-loss", action="store_true")
+    parser.add_argument("--hwm", type=int, default=4, help="frames queued per pose worker before backpressure")
+    add_common_args(parser)
+    args = parser.parse_args(argv)
+    specs = [parse_source(s, args.mhad_root) for s in args.source]
+    return Capture(args).run(specs)
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,118 @@
+"""Classify stage: a sliding window per track through the ONNX model; labels out on PUB `labels`.
+
+The window, stride, frame rate and labels come from the model's metadata (the model
+contract), so this stage needs no other configuration.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import msgpack
+import numpy as np
+import zmq
+
+from engine import transport
+from engine.classify_runtime import ClassifierRuntime, ClassifyOptions
+from engine.schema import LABELS_TOPIC, LabelMessage
+from engine.stagekit import RollingStats, StatusReporter, Stop, add_common_args, run_stage
+
+POLL_MS = 50
+
+
+class StreamAudit:
+    """Checks the lossless promise as frames arrive: counts, order, duplicates per stream."""
+
+    def __init__(self) -> None:
+        self.frames: dict[str, int] = {}
+        self.last: dict[str, int] = {}
+        self.out_of_order = 0
+
+    def see(self, stream: str, seq: int) -> None:
+        if seq <= self.last.get(stream, -1):
+            self.out_of_order += 1
+        self.last[stream] = seq
+        self.frames[stream] = self.frames.get(stream, 0) + 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="engine stage classify", description=__doc__)
+    parser.add_argument("--input", required=True, help="endpoint to bind; render connects to it")
+    parser.add_argument("--publish", required=True, help="endpoint to bind the labels PUB socket to")
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--ema", type=float, default=0.5, help="score smoothing factor (0 disables)")
+    parser.add_argument("--unknown-below", type=float, default=0.0, help="publish 'unknown' under this score")
+    add_common_args(parser)
+    args = parser.parse_args(argv)
+
+    stop = Stop()
+    runtime = ClassifierRuntime(args.model, ClassifyOptions(threads=args.threads, ema=args.ema, unknown_below=args.unknown_below))
+    model_name = Path(args.model).stem
+    ctx = zmq.Context.instance()
+    inbox = ctx.socket(zmq.PULL)
+    inbox.setsockopt(zmq.RCVHWM, 256)
+    transport.bind(inbox, args.input, "classify input")
+    pub = ctx.socket(zmq.PUB)
+    pub.setsockopt(zmq.SNDHWM, 10000)
+    pub.setsockopt(zmq.LINGER, 500)
+    transport.bind(pub, args.publish, "labels publisher")
+    status = StatusReporter(ctx, args.status, "classify", args.worker)
+    frame_stats, label_stats = RollingStats(), RollingStats()
+    audit = StreamAudit()
+    ended: list[str] = []
+    frames = labels = malformed = lost = 0
+
+    def report(force: bool = False) -> None:
+        now_ns = time.time_ns()
+        status.send({
+            "frames": frames, "rate": frame_stats.rate(now_ns), "labels": labels, "label_rate": label_stats.rate(now_ns),
+            "latency_ms": label_stats.latency(), "frame_latency_ms": frame_stats.latency(), "malformed": malformed,
+            "ended": ended[-256:], "frames_by_stream": dict(list(audit.frames.items())[-256:]),
+            "out_of_order": audit.out_of_order, "lost": lost, "model": model_name,
+        }, force=force)
+
+    while not stop:
+        if inbox.poll(POLL_MS):
+            try:
+                msg = transport.recv(inbox)
+                header = msg.header
+                if not header.get("eos"):
+                    tracks = np.asarray(header.get("tracks", []), dtype=np.int32)
+                    kp = msg.arrays.get("keypoints")
+                    if kp is None or len(kp) != len(tracks) or any(len(a) != len(tracks) for a in msg.arrays.values()):
+                        raise transport.MalformedMessage("rendered message needs one track id per person")
+            except transport.MalformedMessage:
+                malformed += 1
+                continue
+            if header.get("eos"):
+                runtime.end_stream(msg.stream)
+                ended.append(msg.stream)
+                lost += int(header.get("lost", 0))
+                report(force=True)
+                continue
+            audit.see(msg.stream, msg.seq)
+            frames += 1
+            now_ns = time.time_ns()
+            frame_stats.add(now_ns, (now_ns - header["t_capture_ns"]) / 1e6)
+            results = runtime.update(msg.stream, msg.seq, float(header.get("fps") or runtime.contract.fps), tracks,
+                                     msg.arrays, header["t_capture_ns"])
+            for result in results:
+                t_publish_ns = time.time_ns()
+                label = LabelMessage(
+                    stream=result.stream, track=int(result.track), seq_from=int(result.seq_from), seq_to=int(result.seq_to),
+                    t_capture_ns=int(result.t_capture_ns), t_publish_ns=t_publish_ns, label=result.label,
+                    score=float(result.score), topk=[[n, float(s)] for n, s in result.topk], model=model_name,
+                )
+                pub.send_multipart([LABELS_TOPIC, msgpack.packb(label.to_dict(), use_bin_type=True)])
+                labels += 1
+                label_stats.add(t_publish_ns, (t_publish_ns - label.t_capture_ns) / 1e6)
+        report()
+    inbox.close(linger=0)
+    pub.close(linger=500)
+    return 0
+
+
+if __name__ == "__main__":
+    run_stage(main)

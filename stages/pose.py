@@ -1,0 +1,90 @@
+"""Pose stage (one process per worker): frames in, COCO-18 keypoints out.
+
+Workers share one PUSH socket upstream (ZeroMQ load-balances) and one render stage
+downstream, which restores frame order; a worker therefore never needs to see every frame.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import zmq
+
+from engine import transport
+from engine.stagekit import RollingStats, StatusReporter, Stop, add_common_args, run_stage
+from pose import PoseOptions, create_backend
+
+POLL_MS = 100
+# Keys a pose worker copies from the frame header to its output.
+FORWARDED_KEYS = ("stream", "seq", "t_capture_ns", "fps", "size", "live", "dropped", "truth")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="engine stage pose", description=__doc__)
+    parser.add_argument("--input", required=True, help="capture's endpoint to connect to")
+    parser.add_argument("--output", required=True, help="render's endpoint to connect to")
+    parser.add_argument("--pose", default="blazepose", help="pose backend name")
+    parser.add_argument("--max-people", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1, help="inference threads of this worker")
+    parser.add_argument("--pose-weights", default=None)
+    parser.add_argument("--replay-file", default=None)
+    parser.add_argument("--forward-frames", action="store_true", help="send frames on (for viewers and recorders)")
+    parser.add_argument("--hwm", type=int, default=4)
+    add_common_args(parser)
+    args = parser.parse_args(argv)
+
+    stop = Stop()
+    options = PoseOptions(
+        backend=args.pose, max_people=args.max_people, threads=args.threads,
+        weights_dir=args.pose_weights, replay_file=args.replay_file,
+    )
+    backend = create_backend(options)
+
+    ctx = zmq.Context.instance()
+    inbox = ctx.socket(zmq.PULL)
+    inbox.setsockopt(zmq.RCVHWM, args.hwm)
+    transport.connect(inbox, args.input, "pose input")
+    outbox = ctx.socket(zmq.PUSH)
+    outbox.setsockopt(zmq.SNDHWM, 64)
+    outbox.setsockopt(zmq.LINGER, 1000)
+    transport.connect(outbox, args.output, "pose output")
+    status = StatusReporter(ctx, args.status, "pose", args.worker)
+    stats = RollingStats()
+    frames = malformed = 0
+    busy_ns = 0
+
+    while not stop:
+        if inbox.poll(POLL_MS):
+            try:
+                msg = transport.recv(inbox)
+                frame = msg.arrays.get("frame") if not msg.header.get("eos") else None
+                if not msg.header.get("eos") and (frame is None or frame.ndim != 3 or frame.shape[2] != 3):
+                    raise transport.MalformedMessage("frame message without a uint8[H, W, 3] 'frame' array")
+            except transport.MalformedMessage:
+                malformed += 1
+                continue
+            header = {k: msg.header[k] for k in FORWARDED_KEYS if k in msg.header}
+            if msg.header.get("eos"):
+                transport.send(outbox, {**header, "eos": True})
+                continue
+            t0 = time.perf_counter_ns()
+            people = backend.estimate(frame, msg.stream, msg.seq, msg.arrays.get("keypoints_gt"))
+            busy_ns += time.perf_counter_ns() - t0
+            arrays = {"keypoints": people.keypoints, "boxes": people.boxes}
+            if args.forward_frames:
+                arrays["frame"] = frame
+            transport.send(outbox, {**header, "backend": backend.name}, arrays)
+            frames += 1
+            stats.add(time.time_ns())
+        status.send({
+            "frames": frames, "rate": stats.rate(time.time_ns()), "malformed": malformed, "backend": backend.name,
+            "ms_per_frame": busy_ns / 1e6 / frames if frames else 0.0,
+        })
+    backend.close()
+    inbox.close(linger=0)
+    outbox.close(linger=200)
+    return 0
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,116 @@
+"""Render stage: restores frame order, gives people stable track ids, draws skeleton images.
+
+What it sends per frame is exactly what the classifier's model needs (keypoints, and
+skeleton images at the model's size for image models), built by the same
+`frame_items` that evaluation uses.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+import zmq
+
+from engine import transport
+from engine.classify_runtime import frame_items
+from engine.model_contract import load_contract
+from engine.reorder import ReorderBuffer
+from engine.stagekit import RollingStats, StatusReporter, Stop, add_common_args, run_stage
+from pose.base import People
+from pose.tracking import Tracker
+
+POLL_MS = 50
+FORWARDED_KEYS = ("stream", "seq", "t_capture_ns", "fps", "size", "live", "dropped", "truth", "backend")
+
+
+@dataclass
+class StreamState:
+    buffer: ReorderBuffer
+    tracker: Tracker = field(default_factory=Tracker)
+    ended: bool = False
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="engine stage render", description=__doc__)
+    parser.add_argument("--input", required=True, help="endpoint to bind; pose workers connect to it")
+    parser.add_argument("--output", required=True, help="classify's endpoint to connect to")
+    parser.add_argument("--model", required=True, help="classifier .onnx whose metadata says what to draw")
+    parser.add_argument("--reorder-capacity", type=int, default=64)
+    parser.add_argument("--reorder-timeout", type=float, default=2.0, help="seconds to wait for a missing frame")
+    add_common_args(parser)
+    args = parser.parse_args(argv)
+
+    stop = Stop()
+    contract = load_contract(args.model)
+    ctx = zmq.Context.instance()
+    inbox = ctx.socket(zmq.PULL)
+    inbox.setsockopt(zmq.RCVHWM, 256)
+    transport.bind(inbox, args.input, "render input")
+    outbox = ctx.socket(zmq.PUSH)
+    outbox.setsockopt(zmq.SNDHWM, 64)
+    outbox.setsockopt(zmq.LINGER, 1000)
+    transport.connect(outbox, args.output, "render output")
+    status = StatusReporter(ctx, args.status, "render", args.worker)
+    stats = RollingStats()
+    streams: dict[str, StreamState] = {}
+    ended_streams: deque[str] = deque(maxlen=1024)
+    frames = malformed = lost_total = late = 0
+
+    def emit(state: StreamState, msg: transport.Message) -> None:
+        nonlocal frames
+        header = {k: msg.header[k] for k in FORWARDED_KEYS if k in msg.header}
+        if msg.header.get("eos"):
+            transport.send(outbox, {**header, "eos": True, "lost": state.buffer.lost})
+            state.ended = True
+            return
+        size = msg.header.get("size") or [0, 0]
+        people = state.tracker.update(People(msg.arrays["keypoints"], msg.arrays["boxes"]), tuple(size))
+        items = frame_items(contract, people.keypoints)
+        header.update(tracks=[int(t) for t in people.tracks], lost=state.buffer.lost)
+        transport.send(outbox, header, items)
+        frames += 1
+        stats.add(time.time_ns())
+
+    while not stop:
+        now = time.monotonic()
+        if inbox.poll(POLL_MS):
+            try:
+                msg = transport.recv(inbox)
+                if not msg.header.get("eos"):
+                    kp, boxes = msg.arrays.get("keypoints"), msg.arrays.get("boxes")
+                    if kp is None or boxes is None or kp.ndim != 3 or kp.shape[1:] != (18, 3) or len(boxes) != len(kp):
+                        raise transport.MalformedMessage("pose message needs keypoints float32[P,18,3] and boxes[P,4]")
+            except transport.MalformedMessage:
+                malformed += 1
+                continue
+            if msg.stream in ended_streams:
+                late += 1  # a frame given up on before its stream ended
+                continue
+            state = streams.get(msg.stream)
+            if state is None:
+                state = streams[msg.stream] = StreamState(ReorderBuffer(args.reorder_capacity, args.reorder_timeout))
+            for _, ready in state.buffer.push(msg.seq, msg, now):
+                emit(state, ready)
+        for name, state in list(streams.items()):
+            for _, ready in state.buffer.poll(now):
+                emit(state, ready)
+            if state.ended:
+                lost_total += state.buffer.lost
+                late += state.buffer.late
+                ended_streams.append(name)
+                del streams[name]
+        status.send({
+            "frames": frames, "rate": stats.rate(time.time_ns()), "malformed": malformed,
+            "queue": int(sum(len(s.buffer) for s in streams.values())),
+            "lost": lost_total + sum(s.buffer.lost for s in streams.values()),
+            "late": late + sum(s.buffer.late for s in streams.values()),
+        })
+    inbox.close(linger=0)
+    outbox.close(linger=200)
+    return 0
+
+
+if __name__ == "__main__":
+    run_stage(main)
