@@ -14,7 +14,7 @@ T = TypeVar("T")
 
 @dataclass
 class ReorderBuffer(Generic[T]):
-    capacity: int = 64
+    capacity: int = 1024
     gap_timeout_s: float = 2.0
     expected: int | None = None
     lost: int = 0

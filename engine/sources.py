@@ -14,7 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl
 
-import cv2
+# FFmpeg's own log lines would precede our one-line errors; bad media is reported by us.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
+import cv2  # noqa: E402
 import numpy as np
 
 from engine.errors import SourceError

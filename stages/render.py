@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--input", required=True, help="endpoint to bind; pose workers connect to it")
     parser.add_argument("--output", required=True, help="classify's endpoint to connect to")
     parser.add_argument("--model", required=True, help="classifier .onnx whose metadata says what to draw")
-    parser.add_argument("--reorder-capacity", type=int, default=64)
+    parser.add_argument("--reorder-capacity", type=int, default=1024, help="frames held while waiting for a late one (keypoints only: small)")
     parser.add_argument("--reorder-timeout", type=float, default=2.0, help="seconds to wait for a missing frame")
     add_common_args(parser)
     args = parser.parse_args(argv)

@@ -1,0 +1,175 @@
+"""What the pipeline tests share: an engine started as a user would, a real label subscriber,
+and fixtures built on disk (MHAD layout, keypoints files)."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import msgpack
+import numpy as np
+import zmq
+
+from engine import synthetic
+from engine.schema import LABELS_TOPIC
+from pose.base import People
+from pose.keypoints_file import KeypointsWriter
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def engine_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "engine.cli", *args]
+
+
+def run_cli(*args: str, timeout: float = 30, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(engine_cmd(*args), capture_output=True, text=True, timeout=timeout, cwd=REPO,
+                          env={**os.environ, **(env or {})})
+
+
+class Subscriber(threading.Thread):
+    """Collects every label published on an endpoint, like any user's program would."""
+
+    def __init__(self, endpoint: str) -> None:
+        super().__init__(daemon=True)
+        self.endpoint = endpoint
+        self.labels: list[dict] = []
+        self.ready = threading.Event()
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        ctx = zmq.Context.instance()
+        sock = ctx.socket(zmq.SUB)
+        sock.setsockopt(zmq.SUBSCRIBE, LABELS_TOPIC)
+        sock.setsockopt(zmq.RCVHWM, 100000)
+        sock.connect(self.endpoint)
+        self.ready.set()
+        try:
+            while not self._halt.is_set():
+                if sock.poll(50):
+                    topic, payload = sock.recv_multipart()
+                    assert topic == LABELS_TOPIC
+                    self.labels.append(msgpack.unpackb(payload, raw=False))
+        finally:
+            sock.close(linger=0)
+
+    def stop(self) -> list[dict]:
+        self._halt.set()
+        self.join(timeout=5)
+        return self.labels
+
+    def wait_for(self, count: int, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if len(self.labels) >= count:
+                return True
+            time.sleep(0.05)
+        return False
+
+
+class Engine:
+    """`engine run ...` as a child process with its own labels port and a subscriber on it."""
+
+    def __init__(self, *args: str, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.endpoint = f"tcp://127.0.0.1:{self.port}"
+        self.subscriber = Subscriber(self.endpoint)
+        self.subscriber.start()
+        self.subscriber.ready.wait(5)
+        self.proc = subprocess.Popen(
+            engine_cmd("run", "--publish", self.endpoint, "--no-print-labels", *args),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+        )
+
+    def wait(self, timeout: float) -> tuple[int, str, str]:
+        try:
+            out, err = self.proc.communicate(timeout=timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.communicate()
+        time.sleep(0.2)
+        self.subscriber.stop()
+        return self.proc.returncode, out, err
+
+    def signal(self, sig: int = signal.SIGINT) -> None:
+        self.proc.send_signal(sig)
+
+    @property
+    def labels(self) -> list[dict]:
+        return self.subscriber.labels
+
+
+def children_of(pid: int) -> list[int]:
+    """Processes whose parent is `pid` (from /proc, no extra dependency)."""
+    kids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            if ppid == pid:
+                kids.append(int(entry.name))
+    return kids
+
+
+def stage_pids(pattern: str) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if pattern in cmd:
+                pids.append(int(entry.name))
+    return pids
+
+
+def synthetic_frames(n_frames: int, action: int = 1, subject_id: int = 9, size: tuple[int, int] = (640, 480)) -> tuple[list[np.ndarray], np.ndarray]:
+    """Frames drawn from the motion model, and their ground-truth keypoints float32[T, 18, 3]."""
+    subject = synthetic.make_subject(subject_id)
+    keypoints = synthetic.motion(action, subject, 1, fps=30.0, size=size)
+    while len(keypoints) < n_frames:
+        keypoints = np.concatenate([keypoints, keypoints])
+    keypoints = keypoints[:n_frames]
+    background = synthetic.background(size, seed=1)
+    frames = []
+    for kp in keypoints:
+        frame = background.copy()
+        synthetic.draw_person(frame, kp, subject)
+        frames.append(frame)
+    return frames, keypoints
+
+
+def write_mhad_fixture(root: Path, sequences: dict[tuple[int, int, int], int], keypoints_out: Path | None = None) -> Path:
+    """An MHAD-layout tree (Kinect/Kin01/SXX/AYY/RZZ/*.ppm) with frames of the motion model.
+
+    With `keypoints_out`, also the ground truth as a keypoints file the replay backend reads.
+    """
+    writer = KeypointsWriter(keypoints_out) if keypoints_out else None
+    for (s, a, r), n in sequences.items():
+        seq_dir = root / "Kinect" / "Kin01" / f"S{s:02d}" / f"A{a:02d}" / f"R{r:02d}"
+        seq_dir.mkdir(parents=True)
+        frames, keypoints = synthetic_frames(n, action=a - 1, subject_id=s)
+        for i, (frame, kp) in enumerate(zip(frames, keypoints)):
+            cv2.imwrite(str(seq_dir / f"kin_k01_s{s:02d}_a{a:02d}_r{r:02d}_color_{i:05d}.ppm"), frame)
+            if writer:
+                writer.write(f"mhad:S{s:02d}/A{a:02d}/R{r:02d}", i, People(kp[None]))
+    if writer:
+        writer.close()
+    return root

@@ -1,0 +1,106 @@
+"""Bad input: one line naming the thing and the fix, a non-zero exit, fast, no traceback."""
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+from engine.synthetic import ACTIONS
+from pipeline_helpers import run_cli, write_mhad_fixture
+from tiny_models import build_tiny_model
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory) -> Path:
+    return build_tiny_model(tmp_path_factory.mktemp("m") / "m.onnx", "keypoint_sequence", list(ACTIONS), window=8, stride=4)
+
+
+def run_error(*args: str, env: dict | None = None) -> tuple[int, str]:
+    t0 = time.monotonic()
+    result = run_cli("run", "--quiet", "--duration", "5", *args, timeout=20, env=env)
+    assert time.monotonic() - t0 < 5.0 + 3.0  # python start-up plus the 5 s budget's spirit: no hang
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr  # one line, no traceback
+    assert lines[0].startswith("error: ")
+    return result.returncode, lines[0][len("error: "):]
+
+
+def test_absent_camera(model: Path) -> None:
+    code, msg = run_error("--source", "camera:7", "--model", str(model))
+    assert code == 2
+    assert msg == "camera 7 not found: /dev/video7 does not exist (list cameras with `ls /dev/video*`, or run --source synthetic:)"
+
+
+def test_mhad_root_unset(model: Path) -> None:
+    code, msg = run_error("--source", "mhad:S08/A03/R01", "--model", str(model), env={"MHAD_ROOT": ""})
+    assert code == 2
+    assert msg == "MHAD root not set: pass --mhad-root DIR or set MHAD_ROOT to the folder that holds Kinect/"
+
+
+def test_mhad_root_wrong(tmp_path: Path, model: Path) -> None:
+    code, msg = run_error("--source", "mhad:S08/A03/R01", "--mhad-root", str(tmp_path), "--model", str(model))
+    assert code == 2
+    assert msg == f"MHAD root {tmp_path} has no Kinect/Kin01 folder: point --mhad-root at the dataset's top folder"
+
+
+def test_mhad_sequence_missing(tmp_path: Path, model: Path) -> None:
+    root = write_mhad_fixture(tmp_path / "mhad", {(4, 8, 4): 3})
+    code, msg = run_error("--source", "mhad:S04/A08/R05", "--mhad-root", str(root), "--model", str(model))
+    assert code == 2
+    seq_dir = root / "Kinect" / "Kin01" / "S04" / "A08" / "R05"
+    assert msg == f"MHAD sequence S04/A08/R05 not found: {seq_dir} does not exist (S04/A08/R05 is missing from the real dataset)"
+
+
+def test_unreadable_video(tmp_path: Path, model: Path) -> None:
+    video = tmp_path / "broken.mp4"
+    video.write_bytes(b"this is not a video" * 100)
+    code, msg = run_error("--source", str(video), "--model", str(model))
+    assert code == 2
+    assert msg.startswith(f"video {video} ") and ("cannot be opened" in msg or "no decodable frame" in msg)
+
+
+def test_empty_folder(tmp_path: Path, model: Path) -> None:
+    code, msg = run_error("--source", str(tmp_path), "--model", str(model))
+    assert code == 2
+    assert msg.startswith(f"folder {tmp_path} holds no images (") and msg.endswith("point --source at a folder of frames")
+
+
+def test_unknown_scheme_lists_accepted_forms(model: Path) -> None:
+    code, msg = run_error("--source", "webcam:0", "--model", str(model))
+    assert code == 2
+    assert msg.startswith("unknown source scheme 'webcam:': use one of camera:N")
+    for form in ("rtsp://", "mhad:SXX", "synthetic:"):
+        assert form in msg
+
+
+def test_missing_model_file(tmp_path: Path) -> None:
+    code, msg = run_error("--model", str(tmp_path / "nope.onnx"))
+    assert code == 3
+    assert str(tmp_path / "nope.onnx") in msg and "not found" in msg
+
+
+def test_model_missing_metadata_key_is_named(tmp_path: Path) -> None:
+    broken = build_tiny_model(tmp_path / "broken.onnx", "keypoint_sequence", list(ACTIONS), omit=("window",))
+    code, msg = run_error("--model", str(broken))
+    assert code == 3
+    assert "'window'" in msg or "window" in msg.split(":")[1]
+
+
+def test_port_already_in_use(model: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code, msg = run_error("--model", str(model), "--publish", f"tcp://127.0.0.1:{port}")
+    assert code == 4
+    assert msg == f"labels publisher address tcp://127.0.0.1:{port} is already in use: stop the program using it or choose another port"
+
+
+def test_config_unknown_key_is_named(tmp_path: Path, model: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text('pose_workerz = 2\n')
+    code, msg = run_error("--config", str(config), "--model", str(model))
+    assert code == 2
+    assert msg.startswith(f"config file {config}: unknown key 'pose_workerz'")
