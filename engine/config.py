@@ -39,6 +39,11 @@ class RunOptions:
     max_restarts: int = 5
     frames_endpoint: str | None = None  # expose capture's output (tcp) so remote pose workers can join
     poses_endpoint: str | None = None  # expose render's input (tcp) for remote pose workers
+    monitor: str | None = None  # render's PUB of ordered frames + keypoints (default: ipc in the run dir when a sink needs it)
+    view: str | None = None  # [HOST:]PORT of the web viewer
+    record: str | None = None  # annotated video path
+    labels_out: str | None = None  # JSONL of every published label
+    keypoints_out: str | None = None  # .npz or .jsonl keypoints file
     debug: bool = False
 
     def __post_init__(self) -> None:

@@ -322,13 +322,15 @@ def open_streams(spec: SourceSpec, fps_hint: float = 30.0) -> Iterator[StreamRea
                 raise SourceError(f"MHAD sequence {seq_dir} holds no {prefix}NNNNN.ppm frames: check the dataset copy")
             yield ImageListReader(name, paths, MHAD_FPS)
     elif spec.kind == "video":
-        capture = _open_capture(spec.location, f"video {spec.location} cannot be opened: not a video OpenCV can decode (try converting it to mp4)")
-        fps = capture.get(cv2.CAP_PROP_FPS) or fps_hint
-        ok, first = capture.read()
+        unreadable = f"video {spec.location} cannot be opened: not a video OpenCV can decode (try converting it to mp4)"
+        capture = _open_capture(spec.location, unreadable)
+        ok, _ = capture.read()
+        capture.release()
         if not ok:
-            capture.release()
             raise SourceError(f"video {spec.location} has no decodable frame: the file is damaged or empty")
-        capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
+        # Reopened rather than rewound: seeking back to frame 0 is unreliable for some containers.
+        capture = _open_capture(spec.location, unreadable)
+        fps = capture.get(cv2.CAP_PROP_FPS) or fps_hint
         yield VideoReader(spec.text, capture, fps if 1 <= fps <= 240 else fps_hint)
     elif spec.kind == "camera":
         yield open_camera(spec)

@@ -116,14 +116,27 @@ class Supervisor:
         add("classify", "stages.classify", ["--input", rendered, "--publish", o.publish, "--model", o.model,
                                             "--threads", str(o.classify_threads), "--ema", str(o.ema),
                                             "--unknown-below", str(o.unknown_below)])
-        add("render", "stages.render", ["--input", poses, "--output", rendered, "--model", o.model,
-                                        "--reorder-timeout", str(o.reorder_timeout)])
+        wants_frames = bool(o.view or o.record)
+        monitor = o.monitor or (f"{ipc}/monitor" if wants_frames or o.keypoints_out else None)
+        render_args = ["--input", poses, "--output", rendered, "--model", o.model, "--reorder-timeout", str(o.reorder_timeout)]
+        add("render", "stages.render", render_args + (["--monitor", monitor] if monitor else []))
+        labels = o.publish.replace("tcp://*", "tcp://127.0.0.1").replace("tcp://0.0.0.0", "tcp://127.0.0.1")
+        self.labels_endpoint = labels
+        sink_args = [f"--{flag}={value}" for flag, value in
+                     (("record", o.record), ("labels-out", o.labels_out), ("keypoints-out", o.keypoints_out)) if value]
+        if sink_args:
+            add("sink", "stages.sink", ["--labels", labels, *(["--monitor", monitor] if monitor else []), *sink_args])
+        if o.view:
+            add("view", "stages.view", ["--labels", labels, "--monitor", monitor, "--bind", o.view,
+                                        "--backend", backend, "--model", o.model])
         pose_args = ["--input", frames, "--output", poses, "--pose", backend, "--max-people", str(o.max_people),
                      "--threads", str(o.pose_threads)]
         if o.pose_weights:
             pose_args += ["--pose-weights", o.pose_weights]
         if o.replay_file:
             pose_args += ["--replay-file", o.replay_file]
+        if wants_frames:
+            pose_args.append("--forward-frames")
         for i in range(o.workers()):
             add(f"pose.{i}", "stages.pose", pose_args, worker=i)
         capture_args = ["--output", frames]
@@ -153,7 +166,7 @@ class Supervisor:
             if self.options.print_labels and not self.options.quiet:
                 labels_sock = ctx.socket(zmq.SUB)
                 labels_sock.setsockopt(zmq.SUBSCRIBE, LABELS_TOPIC)
-                labels_sock.connect(self.options.publish.replace("tcp://*", "tcp://127.0.0.1").replace("tcp://0.0.0.0", "tcp://127.0.0.1"))
+                labels_sock.connect(self.labels_endpoint)
             for stage in self.stages:
                 stage.start()
             return self._watch(status_sock, labels_sock)

@@ -38,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", required=True, help="classify's endpoint to connect to")
     parser.add_argument("--model", required=True, help="classifier .onnx whose metadata says what to draw")
     parser.add_argument("--reorder-capacity", type=int, default=1024, help="frames held while waiting for a late one (keypoints only: small)")
+    parser.add_argument("--monitor", default=None,
+                        help="endpoint to bind a PUB socket on: frames (when forwarded), keypoints and tracks in order, for viewers and recorders")
     parser.add_argument("--reorder-timeout", type=float, default=2.0, help="seconds to wait for a missing frame")
     add_common_args(parser)
     args = parser.parse_args(argv)
@@ -52,6 +54,13 @@ def main(argv: list[str] | None = None) -> int:
     outbox.setsockopt(zmq.SNDHWM, 64)
     outbox.setsockopt(zmq.LINGER, 1000)
     transport.connect(outbox, args.output, "render output")
+    monitor = None
+    if args.monitor:
+        # PUB drops for slow subscribers: a viewer or recorder never holds the pipeline back.
+        monitor = ctx.socket(zmq.PUB)
+        monitor.setsockopt(zmq.SNDHWM, 64)
+        monitor.setsockopt(zmq.LINGER, 0)
+        transport.bind(monitor, args.monitor, "render monitor")
     status = StatusReporter(ctx, args.status, "render", args.worker)
     stats = RollingStats()
     streams: dict[str, StreamState] = {}
@@ -63,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         header = {k: msg.header[k] for k in FORWARDED_KEYS if k in msg.header}
         if msg.header.get("eos"):
             transport.send(outbox, {**header, "eos": True, "lost": state.buffer.lost})
+            if monitor is not None:
+                transport.send(monitor, {**header, "eos": True})
             state.ended = True
             return
         size = msg.header.get("size") or [0, 0]
@@ -70,6 +81,11 @@ def main(argv: list[str] | None = None) -> int:
         items = frame_items(contract, people.keypoints)
         header.update(tracks=[int(t) for t in people.tracks], lost=state.buffer.lost)
         transport.send(outbox, header, items)
+        if monitor is not None:
+            shown = {"keypoints": people.keypoints, "boxes": people.boxes}
+            if "frame" in msg.arrays:
+                shown["frame"] = msg.arrays["frame"]
+            transport.send(monitor, header, shown)
         frames += 1
         stats.add(time.time_ns())
 
@@ -109,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         })
     inbox.close(linger=0)
     outbox.close(linger=200)
+    if monitor is not None:
+        monitor.close(linger=0)
     return 0
 
 
