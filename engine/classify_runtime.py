@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
@@ -94,9 +94,11 @@ class TrackWindow:
         self._buffers: dict[str, np.ndarray] = {}
         self._seqs = np.zeros(self.window, np.int64)
         self._t_capture = np.zeros(self.window, np.int64)
+        self.restarts = -1  # how many times the window started over (smoothing restarts with it)
         self.reset()
 
     def reset(self) -> None:
+        self.restarts += 1
         self._seq0: int | None = None
         self._next = 0  # index of the next model frame to settle
         self._count = 0  # model frames written so far
@@ -229,7 +231,8 @@ class LabelResult:
 class _TrackState:
     window: TrackWindow
     last_seen_s: float
-    scores: np.ndarray | None = field(default=None)
+    scores: np.ndarray | None = None  # smoothed class scores
+    restarts: int = 0  # the window's restart count these scores belong to
 
 
 class ClassifierRuntime:
@@ -262,9 +265,11 @@ class ClassifierRuntime:
         People with track -1 (no id yet) are skipped. If the items lack the model's images but
         carry keypoints, the images are drawn here. Raises ValueError on inconsistent arrays.
         """
+        if not (math.isfinite(source_fps) and source_fps > 0):
+            raise ValueError(f"source_fps must be a positive frame rate, got {source_fps}")
         tracks = np.asarray(tracks).reshape(-1)
         items = self._complete(items, len(tracks))
-        t_s = seq / source_fps if source_fps > 0 else 0.0
+        t_s = seq / source_fps
         states = self._streams.setdefault(stream, {})
         ready: list[tuple[int, _TrackState, Window]] = []
         for i, track in enumerate(tracks.tolist()):
@@ -275,6 +280,8 @@ class ClassifierRuntime:
                 state = states[track] = _TrackState(TrackWindow(self.contract, source_fps, self.options.max_gap_s), t_s)
             for window in state.window.push(seq, t_capture_ns, {key: items[key][i] for key in self.keys}):
                 ready.append((track, state, window))
+            if state.restarts != state.window.restarts:  # a gap: old scores describe other motion
+                state.scores, state.restarts = None, state.window.restarts
             state.last_seen_s = t_s
         self._forget(states, t_s)
         if not ready:

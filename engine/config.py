@@ -44,6 +44,7 @@ class RunOptions:
     record: str | None = None  # annotated video path
     labels_out: str | None = None  # JSONL of every published label
     keypoints_out: str | None = None  # .npz or .jsonl keypoints file
+    summary: str | None = None  # JSON file written at exit: rates, latency, drops, per stage
     debug: bool = False
 
     def __post_init__(self) -> None:

@@ -55,27 +55,32 @@ def keypoint_features_batch(windows: np.ndarray) -> np.ndarray:
     hip_centre = (xy[..., [R_HIP, L_HIP], :] * hips[..., None]).sum(-2) / np.maximum(n_hips, 1)[..., None]
     hip_centre = np.where((n_hips > 0)[..., None], hip_centre, nan)
     neck = np.where(visible[..., NECK, None], xy[..., NECK, :], nan)
-    n_visible = visible.sum(-1)
-    centroid = (xy * visible[..., None]).sum(-2) / np.maximum(n_visible, 1)[..., None]
-    centroid = np.where((n_visible > 0)[..., None], centroid, nan)
-    centre = _first_available(_nanmedian_frames(hip_centre), _nanmedian_frames(neck), _nanmedian_frames(centroid))
-    centre = np.nan_to_num(centre)  # nobody visible in the whole window: features are all 0 anyway
-
     torso = np.linalg.norm(neck - hip_centre, axis=-1)  # NaN where either end is missing
-    shoulders = np.where(
-        visible[..., R_SHOULDER] & visible[..., L_SHOULDER],
-        np.linalg.norm(xy[..., R_SHOULDER, :] - xy[..., L_SHOULDER, :], axis=-1),
-        nan,
-    )
-    y = np.where(visible, xy[..., 1], nan)
-    with np.errstate(invalid="ignore"):
-        box_height = np.where(n_visible >= 2, np.fmax.reduce(y, -1) - np.fmin.reduce(y, -1), nan)
-    scale = _first_available(
-        _positive(_nanmedian_frames(torso)),
-        _positive(_nanmedian_frames(shoulders) * np.float32(_TORSO_PER_SHOULDER_WIDTH)),
-        _positive(_nanmedian_frames(box_height) * np.float32(_TORSO_PER_BOX_HEIGHT)),
-    )
-    scale = np.maximum(np.nan_to_num(scale, nan=_MIN_SCALE_PX), _MIN_SCALE_PX)
+    # One sort for the usual case (hips and neck seen); fallbacks only for windows that need them.
+    medians = _nanmedian_frames(np.concatenate([hip_centre, torso[..., None]], axis=-1))
+    centre, scale = medians[:, :2], _positive(medians[:, 2])
+    if np.isnan(centre).any():
+        n_visible = visible.sum(-1)
+        centroid = (xy * visible[..., None]).sum(-2) / np.maximum(n_visible, 1)[..., None]
+        centroid = np.where((n_visible > 0)[..., None], centroid, nan)
+        centre = _first_available(centre, _nanmedian_frames(neck), _nanmedian_frames(centroid))
+        centre = np.nan_to_num(centre)  # nobody visible in the whole window: features are all 0 anyway
+    if np.isnan(scale).any():
+        shoulders = np.where(
+            visible[..., R_SHOULDER] & visible[..., L_SHOULDER],
+            np.linalg.norm(xy[..., R_SHOULDER, :] - xy[..., L_SHOULDER, :], axis=-1),
+            nan,
+        )
+        y = np.where(visible, xy[..., 1], nan)
+        with np.errstate(invalid="ignore"):
+            box_height = np.where(visible.sum(-1) >= 2, np.fmax.reduce(y, -1) - np.fmin.reduce(y, -1), nan)
+        scale = _first_available(
+            scale,
+            _positive(_nanmedian_frames(shoulders) * np.float32(_TORSO_PER_SHOULDER_WIDTH)),
+            _positive(_nanmedian_frames(box_height) * np.float32(_TORSO_PER_BOX_HEIGHT)),
+        )
+        scale = np.nan_to_num(scale, nan=_MIN_SCALE_PX)
+    scale = np.maximum(scale, _MIN_SCALE_PX)
 
     position = (xy - centre[:, None, None, :]) / scale[:, None, None, None]
     position *= visible[..., None]

@@ -124,3 +124,33 @@ def run_stage(main: Callable[[list[str] | None], int], argv: list[str] | None = 
         print(f"error: {exc}", file=sys.stderr, flush=True)
         code = getattr(exc, "exit_code", 3)
     sys.exit(code)
+
+
+class StageMeter:
+    """A stage's own counters: frames, busy time per frame, first/last frame times, rolling rate."""
+
+    def __init__(self) -> None:
+        self.frames = 0
+        self.busy_ns = 0
+        self.t_first_ns = 0
+        self.t_last_ns = 0
+        self.rolling = RollingStats()
+
+    def count(self, started_perf_ns: int, latency_ms: float | None = None) -> None:
+        """One frame done; `started_perf_ns` is perf_counter_ns() when its work began."""
+        self.count_busy(time.perf_counter_ns() - started_perf_ns, latency_ms)
+
+    def count_busy(self, busy_ns: int, latency_ms: float | None = None) -> None:
+        now = time.time_ns()
+        self.busy_ns += busy_ns
+        self.frames += 1
+        self.t_first_ns = self.t_first_ns or now
+        self.t_last_ns = now
+        self.rolling.add(now, latency_ms)
+
+    def fields(self) -> dict:
+        return {
+            "frames": self.frames, "rate": self.rolling.rate(time.time_ns()),
+            "ms_per_frame": self.busy_ns / 1e6 / self.frames if self.frames else 0.0,
+            "t_first_ns": self.t_first_ns, "t_last_ns": self.t_last_ns,
+        }

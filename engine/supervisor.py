@@ -6,6 +6,7 @@ status line, end-of-source detection and hang/crash handling.
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -72,6 +73,7 @@ class Supervisor:
         self.ended: set[str] = set()
         self.stages: list[StageProcess] = []
         self.run_dir: Path | None = None
+        self.elapsed_s = 0.0
 
     # --- set-up --------------------------------------------------------------------------
     def _validate(self) -> tuple[str, str]:
@@ -169,7 +171,10 @@ class Supervisor:
                 labels_sock.connect(self.labels_endpoint)
             for stage in self.stages:
                 stage.start()
-            return self._watch(status_sock, labels_sock)
+            code = self._watch(status_sock, labels_sock)
+            self._shutdown()
+            self._finish(status_sock)
+            return code
         finally:
             self._shutdown()
             status_sock.close(linger=0)
@@ -209,9 +214,43 @@ class Supervisor:
                 next_status = now + STATUS_PERIOD_S
                 if not self.options.quiet:
                     print(self.status_line(now - t0), file=self.err, flush=True)
-        if not self.options.quiet:
-            print(self.status_line(time.monotonic() - t0, final=True), file=self.err, flush=True)
+        self.elapsed_s = time.monotonic() - t0
         return 0
+
+    def _finish(self, status_sock: zmq.Socket) -> None:
+        """After the stages have stopped: their last reports, the final line, the summary file."""
+        self._drain_status(status_sock)
+        if not self.options.quiet:
+            print(self.status_line(self.elapsed_s, final=True), file=self.err, flush=True)
+        if self.options.summary:
+            Path(self.options.summary).write_text(json.dumps(self.summary(), indent=2))
+
+    def summary(self) -> dict:
+        """What a benchmark or a user's script wants after a run, from the stages' last reports."""
+
+        def stage_fields(report: dict) -> dict:
+            span_s = (report.get("t_last_ns", 0) - report.get("t_first_ns", 0)) / 1e9
+            frames = report.get("frames", 0)
+            return {
+                "frames": frames, "fps": (frames - 1) / span_s if frames > 1 and span_s > 0 else 0.0,
+                "ms_per_frame": report.get("ms_per_frame", 0.0),
+            }
+
+        per_stage = {f"{stage}.{worker}" if stage == "pose" else stage: stage_fields(r)
+                     for (stage, worker), r in sorted(self.reports.items())}
+        classify = self.reports.get(("classify", 0), {})
+        capture = self.reports.get(("capture", 0), {})
+        render = self.reports.get(("render", 0), {})
+        return {
+            "elapsed_s": self.elapsed_s, "backend": self.backend, "model": self.model_name,
+            "pose_workers": self.options.workers(), "sources": list(self.options.source),
+            "frames": classify.get("frames", 0), "fps": per_stage.get("classify", {}).get("fps", 0.0),
+            "labels": classify.get("labels", 0), "latency_ms": classify.get("latency_ms", {}),
+            "frame_latency_ms": classify.get("frame_latency_ms", {}),
+            "dropped": capture.get("dropped", 0), "lost": render.get("lost", 0), "out_of_order": classify.get("out_of_order", 0),
+            "malformed": sum(r.get("malformed", 0) for r in self.reports.values()),
+            "restarts": {s.key: s.restarts for s in self.stages if s.restarts}, "per_stage": per_stage,
+        }
 
     def _drain_status(self, sock: zmq.Socket) -> None:
         while True:

@@ -292,7 +292,7 @@ def _stand_up(rng: np.random.Generator) -> _Plan:
 def _plan_sit_stand(rng: np.random.Generator) -> _Plan:
     return (
         [(0.0, STAND), (_idle(rng), STAND)] + _sit_down(rng)
-        + [(rng.uniform(0.4, 1.2), _SEATED)] + _stand_up(rng) + [(_idle(rng), STAND)]
+        + [(rng.uniform(0.3, 0.9), _SEATED)] + _stand_up(rng) + [(_idle(rng), STAND)]
     )
 
 
@@ -327,6 +327,12 @@ def _pose_track(plan: _Plan, subject: Subject, rng: np.random.Generator, fps: fl
     tempo = subject.tempo * rng.uniform(0.92, 1.08)
     durations = np.array([d for d, _ in plan], np.float64)
     durations[1:] *= rng.uniform(0.88, 1.12, size=len(durations) - 1) / tempo
+    # MHAD recordings last at least about 3 s: quick performers wait longer before and after.
+    shortfall = rng.uniform(3.2, 3.8) - durations.sum()
+    if shortfall > 0:
+        before = rng.uniform(0.2, 0.8)
+        durations[1] += shortfall * before  # every plan starts and ends with a hold
+        durations[-1] += shortfall * (1 - before)
     times = np.cumsum(durations)
     keys = np.stack([p for _, p in plan])
     # Amplitude scales the departure from standing, per parameter, so no two repetitions match.

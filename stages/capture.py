@@ -17,7 +17,7 @@ import zmq
 from engine import transport
 from engine.errors import SourceError
 from engine.sources import Frame, SourceSpec, StreamReader, open_streams, parse_source
-from engine.stagekit import RollingStats, StatusReporter, Stop, add_common_args, run_stage
+from engine.stagekit import StageMeter, StatusReporter, Stop, add_common_args, run_stage
 
 POLL_MS = 100
 RECONNECT_MAX_S = 5.0
@@ -153,34 +153,36 @@ class Capture:
         self.sock.setsockopt(zmq.LINGER, 1000)
         transport.bind(self.sock, args.output, "capture output")
         self.status = StatusReporter(self.ctx, args.status, "capture", args.worker)
-        self.stats = RollingStats()
-        self.sent = 0
+        self.meter = StageMeter()
         self.started: list[str] = []
         self.ended: list[str] = []
         self.dropped = 0
         self.poller = zmq.Poller()
         self.poller.register(self.sock, zmq.POLLOUT)
 
-    def _send(self, header: dict, arrays: dict) -> bool:
-        """Send once downstream has room; False if asked to stop first."""
+    def _send(self, header: dict, arrays: dict, read_ns: int = 0) -> bool:
+        """Send once downstream has room; False if asked to stop first.
+
+        `read_ns` is the time spent reading the frame: with the send, the stage's own work
+        (time spent waiting for downstream is not).
+        """
         while not self.stop:
             if self.poller.poll(POLL_MS):
+                t0 = time.perf_counter_ns()
                 transport.send(self.sock, header, arrays)
                 if header.get("eos"):
                     self.ended.append(header["stream"])
                 else:
                     if header["stream"] not in self.started:
                         self.started.append(header["stream"])
-                    self.sent += 1
-                    self.stats.add(time.time_ns())
+                    self.meter.count_busy(read_ns + time.perf_counter_ns() - t0)
                 return True
             self._report(False)
         return False
 
     def _report(self, done: bool, **extra: object) -> None:
-        now = time.time_ns()
         self.status.send(
-            {"frames": self.sent, "rate": self.stats.rate(now), "dropped": self.dropped, "started": self.started,
+            {**self.meter.fields(), "dropped": self.dropped, "started": self.started,
              "ended": self.ended, "done": done, **extra},
             force=done,
         )
@@ -206,13 +208,14 @@ class Capture:
             for i, reader in enumerate(readers):
                 if reader is None or self.stop:
                     continue
+                t0 = time.perf_counter_ns()
                 frame = reader.read()
                 if frame is None:
                     reader.close()
                     self._send(eos_message(reader.stream, next_seq[i], reader.fps), {})
                     readers[i], next_seq[i] = next(sources[i], None), 0
                     continue
-                self._send(*frame_message(frame, reader.fps, False, 0))
+                self._send(*frame_message(frame, reader.fps, False, 0), read_ns=time.perf_counter_ns() - t0)
                 next_seq[i] = frame.seq + 1
             self._report(False)
 

@@ -16,7 +16,7 @@ import zmq
 from engine import transport
 from engine.classify_runtime import ClassifierRuntime, ClassifyOptions
 from engine.schema import LABELS_TOPIC, LabelMessage
-from engine.stagekit import RollingStats, StatusReporter, Stop, add_common_args, run_stage
+from engine.stagekit import RollingStats, StageMeter, StatusReporter, Stop, add_common_args, run_stage
 
 POLL_MS = 50
 
@@ -59,16 +59,16 @@ def main(argv: list[str] | None = None) -> int:
     pub.setsockopt(zmq.LINGER, 500)
     transport.bind(pub, args.publish, "labels publisher")
     status = StatusReporter(ctx, args.status, "classify", args.worker)
-    frame_stats, label_stats = RollingStats(), RollingStats()
+    meter, label_stats = StageMeter(), RollingStats()
     audit = StreamAudit()
     ended: list[str] = []
-    frames = labels = malformed = lost = 0
+    labels = malformed = lost = 0
 
     def report(force: bool = False) -> None:
         now_ns = time.time_ns()
         status.send({
-            "frames": frames, "rate": frame_stats.rate(now_ns), "labels": labels, "label_rate": label_stats.rate(now_ns),
-            "latency_ms": label_stats.latency(), "frame_latency_ms": frame_stats.latency(), "malformed": malformed,
+            **meter.fields(), "labels": labels, "label_rate": label_stats.rate(now_ns),
+            "latency_ms": label_stats.latency(), "frame_latency_ms": meter.rolling.latency(), "malformed": malformed,
             "ended": ended[-256:], "frames_by_stream": dict(list(audit.frames.items())[-256:]),
             "out_of_order": audit.out_of_order, "lost": lost, "model": model_name,
         }, force=force)
@@ -92,10 +92,8 @@ def main(argv: list[str] | None = None) -> int:
                 lost += int(header.get("lost", 0))
                 report(force=True)
                 continue
+            t0 = time.perf_counter_ns()
             audit.see(msg.stream, msg.seq)
-            frames += 1
-            now_ns = time.time_ns()
-            frame_stats.add(now_ns, (now_ns - header["t_capture_ns"]) / 1e6)
             results = runtime.update(msg.stream, msg.seq, float(header.get("fps") or runtime.contract.fps), tracks,
                                      msg.arrays, header["t_capture_ns"])
             for result in results:
@@ -108,7 +106,9 @@ def main(argv: list[str] | None = None) -> int:
                 pub.send_multipart([LABELS_TOPIC, msgpack.packb(label.to_dict(), use_bin_type=True)])
                 labels += 1
                 label_stats.add(t_publish_ns, (t_publish_ns - label.t_capture_ns) / 1e6)
+            meter.count(t0, (time.time_ns() - header["t_capture_ns"]) / 1e6)
         report()
+    report(force=True)
     inbox.close(linger=0)
     pub.close(linger=500)
     return 0

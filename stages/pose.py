@@ -11,7 +11,7 @@ import time
 import zmq
 
 from engine import transport
-from engine.stagekit import RollingStats, StatusReporter, Stop, add_common_args, run_stage
+from engine.stagekit import StageMeter, StatusReporter, Stop, add_common_args, run_stage
 from pose import PoseOptions, create_backend
 
 POLL_MS = 100
@@ -49,9 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     outbox.setsockopt(zmq.LINGER, 1000)
     transport.connect(outbox, args.output, "pose output")
     status = StatusReporter(ctx, args.status, "pose", args.worker)
-    stats = RollingStats()
-    frames = malformed = 0
-    busy_ns = 0
+    meter = StageMeter()
+    malformed = 0
 
     while not stop:
         if inbox.poll(POLL_MS):
@@ -69,17 +68,13 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             t0 = time.perf_counter_ns()
             people = backend.estimate(frame, msg.stream, msg.seq, msg.arrays.get("keypoints_gt"))
-            busy_ns += time.perf_counter_ns() - t0
             arrays = {"keypoints": people.keypoints, "boxes": people.boxes}
             if args.forward_frames:
                 arrays["frame"] = frame
             transport.send(outbox, {**header, "backend": backend.name}, arrays)
-            frames += 1
-            stats.add(time.time_ns())
-        status.send({
-            "frames": frames, "rate": stats.rate(time.time_ns()), "malformed": malformed, "backend": backend.name,
-            "ms_per_frame": busy_ns / 1e6 / frames if frames else 0.0,
-        })
+            meter.count(t0)
+        status.send({**meter.fields(), "malformed": malformed, "backend": backend.name})
+    status.send({**meter.fields(), "malformed": malformed, "backend": backend.name}, force=True)
     backend.close()
     inbox.close(linger=0)
     outbox.close(linger=200)

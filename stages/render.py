@@ -17,7 +17,7 @@ from engine import transport
 from engine.classify_runtime import frame_items
 from engine.model_contract import load_contract
 from engine.reorder import ReorderBuffer
-from engine.stagekit import RollingStats, StatusReporter, Stop, add_common_args, run_stage
+from engine.stagekit import StageMeter, StatusReporter, Stop, add_common_args, run_stage
 from pose.base import People
 from pose.tracking import Tracker
 
@@ -62,13 +62,13 @@ def main(argv: list[str] | None = None) -> int:
         monitor.setsockopt(zmq.LINGER, 0)
         transport.bind(monitor, args.monitor, "render monitor")
     status = StatusReporter(ctx, args.status, "render", args.worker)
-    stats = RollingStats()
+    meter = StageMeter()
     streams: dict[str, StreamState] = {}
     ended_streams: deque[str] = deque(maxlen=1024)
-    frames = malformed = lost_total = late = 0
+    malformed = lost_total = late = 0
 
     def emit(state: StreamState, msg: transport.Message) -> None:
-        nonlocal frames
+        t0 = time.perf_counter_ns()
         header = {k: msg.header[k] for k in FORWARDED_KEYS if k in msg.header}
         if msg.header.get("eos"):
             transport.send(outbox, {**header, "eos": True, "lost": state.buffer.lost})
@@ -86,8 +86,15 @@ def main(argv: list[str] | None = None) -> int:
             if "frame" in msg.arrays:
                 shown["frame"] = msg.arrays["frame"]
             transport.send(monitor, header, shown)
-        frames += 1
-        stats.add(time.time_ns())
+        meter.count(t0)
+
+    def report(force: bool = False) -> None:
+        status.send({
+            **meter.fields(), "malformed": malformed,
+            "queue": int(sum(len(s.buffer) for s in streams.values())),
+            "lost": lost_total + sum(s.buffer.lost for s in streams.values()),
+            "late": late + sum(s.buffer.late for s in streams.values()),
+        }, force=force)
 
     while not stop:
         now = time.monotonic()
@@ -117,12 +124,8 @@ def main(argv: list[str] | None = None) -> int:
                 late += state.buffer.late
                 ended_streams.append(name)
                 del streams[name]
-        status.send({
-            "frames": frames, "rate": stats.rate(time.time_ns()), "malformed": malformed,
-            "queue": int(sum(len(s.buffer) for s in streams.values())),
-            "lost": lost_total + sum(s.buffer.lost for s in streams.values()),
-            "late": late + sum(s.buffer.late for s in streams.values()),
-        })
+        report()
+    report(force=True)
     inbox.close(linger=0)
     outbox.close(linger=200)
     if monitor is not None:

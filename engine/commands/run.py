@@ -28,6 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ema", type=float, default=None, help="score smoothing over time, 0-1 (default 0.5)")
     p.add_argument("--unknown-below", type=float, default=None, help="label 'unknown' under this score")
     p.add_argument("--exit-on-source-loss", action="store_true", default=None, help="fail instead of reconnecting")
+    p.add_argument("--summary", default=None, help="write a JSON summary (rates, latency, drops per stage) here at exit")
     p.add_argument("--frames-endpoint", default=None, help="tcp endpoint for capture's output, for remote pose workers")
     p.add_argument("--poses-endpoint", default=None, help="tcp endpoint for render's input, for remote pose workers")
 
