@@ -240,7 +240,7 @@ class SyntheticReader(StreamReader):
 
         self._synthetic = synthetic
         p = spec.params
-        self.stream = spec.text.split("?")[0] or "synthetic:"
+        self.stream = spec.text  # the whole string: two synthetic sources with other seeds are two streams
         self.fps = p["fps"]
         self._size, self._seed = p["size"], p["seed"]
         plan = [(a, s) for s in p["subjects"] for a in p["actions"]]

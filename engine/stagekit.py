@@ -22,6 +22,7 @@ from engine.errors import EngineError
 from pose.base import PoseError
 
 STATUS_INTERVAL_S = 0.5
+LINGER_AT_EXIT_MS = 1000
 # Exit codes a stage uses for errors that a restart cannot fix; the supervisor stops on them.
 FATAL_EXIT_CODES = frozenset({2, 3, 4})
 
@@ -123,6 +124,10 @@ def run_stage(main: Callable[[list[str] | None], int], argv: list[str] | None = 
             raise
         print(f"error: {exc}", file=sys.stderr, flush=True)
         code = getattr(exc, "exit_code", 3)
+    finally:
+        # Frames go out zero-copy: libzmq may still read their buffers. Closing every socket and
+        # terminating the context here, before the interpreter frees those buffers, avoids a crash at exit.
+        zmq.Context.instance().destroy(linger=LINGER_AT_EXIT_MS)
     sys.exit(code)
 
 

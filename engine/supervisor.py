@@ -73,11 +73,16 @@ class Supervisor:
         self.ended: set[str] = set()
         self.stages: list[StageProcess] = []
         self.run_dir: Path | None = None
+        self._sink_progress: tuple | None = None  # (frames, streams ended) last reported by the sink
+        self._sink_moved = 0.0
         self.elapsed_s = 0.0
 
     # --- set-up --------------------------------------------------------------------------
     def _validate(self) -> tuple[str, str]:
         """Fail fast on bad input, before any process starts; returns (pose backend, model name)."""
+        duplicates = {s for s in self.options.source if self.options.source.count(s) > 1}
+        if duplicates:
+            raise ConfigError(f"source {sorted(duplicates)[0]} is given twice: each source is one stream (vary ?seed= for synthetic)")
         specs = [parse_source(s, self.options.mhad_root) for s in self.options.source]
         for spec in specs:
             probe(spec)
@@ -118,12 +123,14 @@ class Supervisor:
         add("classify", "stages.classify", ["--input", rendered, "--publish", o.publish, "--model", o.model,
                                             "--threads", str(o.classify_threads), "--ema", str(o.ema),
                                             "--unknown-below", str(o.unknown_below)])
-        wants_frames = bool(o.view or o.record)
+        wants_frames = bool(o.view or o.record or o.monitor)  # an explicit --monitor is for a remote viewer
         monitor = o.monitor or (f"{ipc}/monitor" if wants_frames or o.keypoints_out else None)
         render_args = ["--input", poses, "--output", rendered, "--model", o.model, "--reorder-timeout", str(o.reorder_timeout)]
         add("render", "stages.render", render_args + (["--monitor", monitor] if monitor else []))
         labels = o.publish.replace("tcp://*", "tcp://127.0.0.1").replace("tcp://0.0.0.0", "tcp://127.0.0.1")
         self.labels_endpoint = labels
+        if monitor:  # where local subscribers connect to a monitor bound on every interface
+            monitor = monitor.replace("tcp://*", "tcp://127.0.0.1").replace("tcp://0.0.0.0", "tcp://127.0.0.1")
         sink_args = [f"--{flag}={value}" for flag, value in
                      (("record", o.record), ("labels-out", o.labels_out), ("keypoints-out", o.keypoints_out)) if value]
         if sink_args:
@@ -131,8 +138,11 @@ class Supervisor:
         if o.view:
             add("view", "stages.view", ["--labels", labels, "--monitor", monitor, "--bind", o.view,
                                         "--backend", backend, "--model", o.model])
+        # Live: at most about one frame waits per worker, so a label is never about an old frame.
+        live = o.realtime or any(parse_source(s, o.mhad_root).live for s in o.source)
+        hwm = ["--hwm", "1"] if live else []
         pose_args = ["--input", frames, "--output", poses, "--pose", backend, "--max-people", str(o.max_people),
-                     "--threads", str(o.pose_threads)]
+                     "--threads", str(o.pose_threads), *hwm]
         if o.pose_weights:
             pose_args += ["--pose-weights", o.pose_weights]
         if o.replay_file:
@@ -141,7 +151,7 @@ class Supervisor:
             pose_args.append("--forward-frames")
         for i in range(o.workers()):
             add(f"pose.{i}", "stages.pose", pose_args, worker=i)
-        capture_args = ["--output", frames]
+        capture_args = ["--output", frames, *hwm]
         for source in o.source:
             capture_args += ["--source", source]
         if o.mhad_root:
@@ -170,6 +180,8 @@ class Supervisor:
                 labels_sock.setsockopt(zmq.SUBSCRIBE, LABELS_TOPIC)
                 labels_sock.connect(self.labels_endpoint)
             for stage in self.stages:
+                if stage.key == "capture":
+                    self._wait_for_sink(status_sock)
                 stage.start()
             code = self._watch(status_sock, labels_sock)
             self._shutdown()
@@ -266,6 +278,8 @@ class Supervisor:
             self.reports[key] = {**self.reports.get(key, {}), **report}
             if key[0] == "classify":
                 self.ended.update(report.get("ended", []))
+            for line in report.get("say", [])[:16]:  # a stage's one-off line for the user (viewer URL, unwritable file)
+                print(str(line)[:500], file=self.err, flush=True)
 
     def _print_labels(self, sock: zmq.Socket) -> None:
         while True:
@@ -285,7 +299,28 @@ class Supervisor:
         if not capture.get("done"):
             return False
         started = set(capture.get("started", []))
-        return started <= self.ended
+        return started <= self.ended and self._sink_done(started)
+
+    # A sink writing frames (--record/--keypoints-out) reads render's monitor PUB, which cannot
+    # wait for it: the source starts once it has subscribed, and the run ends once it has
+    # seen every stream end (or stopped making progress), so recorded sources are written whole.
+    def _wait_for_sink(self, status_sock: zmq.Socket, timeout_s: float = 10.0) -> None:
+        if not (self.options.record or self.options.keypoints_out):
+            return
+        deadline = time.monotonic() + timeout_s
+        while not self.reports.get(("sink", 0), {}).get("ready") and time.monotonic() < deadline and not self.stop_requested:
+            if status_sock.poll(50):
+                self._drain_status(status_sock)
+            self._check_processes()
+
+    def _sink_done(self, started: set[str], stall_s: float = 3.0) -> bool:
+        sink = self.reports.get(("sink", 0))
+        if not (self.options.record or self.options.keypoints_out) or sink is None or started <= set(sink.get("ended", [])):
+            return True
+        progress = (sink.get("frames"), len(sink.get("ended", [])))
+        if progress != self._sink_progress:
+            self._sink_progress, self._sink_moved = progress, time.monotonic()
+        return time.monotonic() - self._sink_moved > stall_s
 
     def _check_processes(self) -> None:
         for stage in self.stages:

@@ -1,0 +1,429 @@
+"""Throughput and latency of the engine, side by side with what users would run instead.
+
+    python benchmarks/fps.py                  # full run (a few minutes)
+    python benchmarks/fps.py --quick          # reduced set, under a minute
+    python benchmarks/fps.py --source clip.mp4 --json out.json
+
+Everything is measured in the same run on the same input, because an absolute number on a
+shared machine means little; the goals are reported as ratios:
+- engine end to end (as many pose workers as cores) >= 0.6 x the bare pose model's limit,
+  and >= 1.6 x the sequential baseline on 2 cores;
+- p95 capture-to-label latency in live mode < 100 ms at 640x480;
+- transport < 0.5 ms per 640x480 frame;
+- 4 streams: aggregate throughput >= 0.9 x one stream's.
+The engine is started as users start it (`engine run ... --summary FILE`); its numbers come
+from the stages' own counters.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from engine.paths import default_model, models_dir  # noqa: E402
+
+FRAME_640 = (480, 640, 3)
+TRANSPORT_FRAMES = 400
+
+
+class Progress:
+    """One line per step on stderr: where the run is and how long it has taken."""
+
+    def __init__(self, steps: int) -> None:
+        self.steps, self.done, self.t0 = steps, 0, time.monotonic()
+
+    def step(self, what: str) -> None:
+        self.done += 1
+        width = 24
+        filled = int(width * min(self.done, self.steps) / self.steps)
+        print(f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.steps} {time.monotonic() - self.t0:5.0f}s {what:<48}",
+              end="" if self.done < self.steps else "\n", file=sys.stderr, flush=True)
+
+
+@dataclass
+class Plan:
+    quick: bool
+    source: str
+    pose: str
+    model: str
+    cores: int
+    seconds: float
+    workers: list[int] = field(default_factory=list)
+    streams: list[int] = field(default_factory=list)
+    sizes: list[str] = field(default_factory=list)
+
+
+def machine() -> dict:
+    import onnxruntime
+    import zmq
+
+    cpu = ""
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        cpu = platform.processor()
+    return {
+        "cores": os.cpu_count(), "cpu": cpu, "platform": platform.platform(), "python": platform.python_version(),
+        "numpy": np.__version__, "opencv": cv2.__version__, "onnxruntime": onnxruntime.__version__,
+        "pyzmq": zmq.__version__, "libzmq": zmq.zmq_version(),
+    }
+
+
+def default_source() -> str:
+    """The real clip the tests cache (OpenCV's vtest.avi), else the synthetic source."""
+    clip = ROOT / ".cache" / "media" / "vtest.avi"
+    return str(clip) if clip.is_file() else "synthetic:"
+
+
+def clip_frames(source: str, count: int) -> list[np.ndarray]:
+    from engine.sources import open_streams, parse_source
+
+    frames = []
+    for reader in open_streams(parse_source(source)):
+        while len(frames) < count and (frame := reader.read()) is not None:
+            frames.append(frame.image)
+        reader.close()
+        if len(frames) >= count:
+            break
+    return frames
+
+
+# --- the pieces --------------------------------------------------------------------------
+
+
+def pose_limit(frames: list[np.ndarray], seconds: float) -> float:
+    """The bare landmark model's inference rate with one thread: the ceiling per core."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    session = ort.InferenceSession(str(models_dir() / "pose" / "pose_landmark_full.onnx"), options,
+                                   providers=["CPUExecutionProvider"])
+    inp = session.get_inputs()[0]
+    size = inp.shape[1] if isinstance(inp.shape[1], int) and inp.shape[1] > 3 else 256
+    crops = [cv2.resize(f, (size, size))[None].astype(np.float32) / 255.0 for f in frames[:32]]
+    session.run(None, {inp.name: crops[0]})
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        session.run(None, {inp.name: crops[n % len(crops)]})
+        n += 1
+    return n / (time.perf_counter() - t0)
+
+
+def sequential(source: str, pose: str, model: str, seconds: float) -> dict:
+    """The research notebooks' way: read, pose, render, classify in one Python loop, one process."""
+    from engine.classify_runtime import ClassifierRuntime, frame_items
+    from engine.sources import open_streams, parse_source
+    from pose import PoseOptions, create_backend
+    from pose.tracking import Tracker
+
+    backend = create_backend(PoseOptions(backend=pose, threads=1))
+    runtime = ClassifierRuntime(model)
+    tracker = Tracker()
+    n, labels, t0 = 0, 0, None
+    for reader in open_streams(parse_source(source)):
+        while (frame := reader.read()) is not None:
+            t0 = t0 or time.perf_counter()
+            people = backend.estimate(frame.image, frame.stream, frame.seq, frame.keypoints if pose == "replay" else None)
+            people = tracker.update(people, frame.image.shape[1::-1])
+            items = frame_items(runtime.contract, people.keypoints)
+            labels += len(runtime.update(frame.stream, frame.seq, reader.fps, people.tracks, items, frame.t_capture_ns))
+            n += 1
+            if time.perf_counter() - t0 >= seconds:
+                break
+        reader.close()
+        if t0 and time.perf_counter() - t0 >= seconds:
+            break
+    elapsed = time.perf_counter() - t0 if t0 else 1.0
+    backend.close()
+    return {"fps": n / elapsed, "frames": n, "labels": labels}
+
+
+def engine_run(sources: list[str], pose: str, model: str, workers: int, seconds: float, realtime: bool = False) -> dict:
+    """`engine run` for `seconds` with a summary file; the stages' counters give the figures."""
+    with tempfile.TemporaryDirectory() as tmp:
+        summary = Path(tmp) / "summary.json"
+        cmd = [sys.executable, "-m", "engine.cli", "run", "--quiet", "--pose", pose, "--model", model,
+               "--pose-workers", str(workers), "--duration", str(seconds), "--summary", str(summary),
+               "--publish", f"ipc://{tmp}/labels"]
+        for source in sources:
+            cmd += ["--source", source]
+        if realtime:
+            cmd.append("--realtime")
+        result = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=seconds + 60)
+        if result.returncode != 0:
+            raise RuntimeError(f"engine run failed ({result.returncode}): {result.stderr.strip()[-500:]}")
+        return json.loads(summary.read_text())
+
+
+def transport_cost(endpoint: str, frames: int = TRANSPORT_FRAMES) -> float:
+    """ms per 640x480 BGR frame from one process to another through engine.transport."""
+    import zmq
+
+    from engine import transport
+
+    ctx = zmq.Context.instance()
+    sock = ctx.socket(zmq.PULL)
+    sock.bind(endpoint)
+    sender = subprocess.Popen([sys.executable, __file__, "--transport-sender", endpoint, str(frames)], cwd=ROOT)
+    try:
+        first = transport.recv(sock)
+        assert first.arrays["frame"].shape == FRAME_640
+        t0 = time.perf_counter()
+        for _ in range(frames - 1):
+            msg = transport.recv(sock)
+            msg.arrays["frame"][0, 0, 0]  # touch the data as a stage would
+        elapsed = time.perf_counter() - t0
+    finally:
+        sender.wait(timeout=30)
+        sock.close(linger=0)
+    return elapsed * 1000 / (frames - 1)
+
+
+def _transport_sender(endpoint: str, frames: int) -> None:
+    import zmq
+
+    from engine import transport
+
+    sock = zmq.Context.instance().socket(zmq.PUSH)
+    sock.connect(endpoint)
+    frame = np.random.default_rng(0).integers(0, 255, FRAME_640, dtype=np.uint8)
+    for seq in range(frames):
+        transport.send(sock, {"stream": "bench", "seq": seq, "t_capture_ns": time.time_ns()}, {"frame": frame})
+    zmq.Context.instance().destroy(linger=-1)  # zero-copy frames: deliver them before the interpreter exits
+
+
+def classifier_rates(seconds: float) -> dict[str, float]:
+    """Windows per second of each shipped model on one thread (batches of 32 windows)."""
+    from engine import synthetic
+    from engine.classify_runtime import ClassifierRuntime, ClassifyOptions, sequence_windows
+    from engine.errors import ModelError
+
+    rates = {}
+    keypoints = synthetic.motion(1, synthetic.make_subject(9), 1)
+    for path in sorted(models_dir().glob("*.onnx")):
+        try:
+            runtime = ClassifierRuntime(path, ClassifyOptions(threads=1))
+        except ModelError:
+            continue
+        windows = [w for _, _, w in sequence_windows(runtime.contract, keypoints, 30.0)][:32]
+        if not windows:
+            continue
+        runtime.classify_windows(windows)
+        n, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            runtime.classify_windows(windows)
+            n += len(windows)
+        rates[path.stem] = n / (time.perf_counter() - t0)
+    return rates
+
+
+def mediapipe_fps(frames: list[np.ndarray]) -> float | None:
+    """MediaPipe's own pose solution on the same frames, where the optional `bench` extra is installed."""
+    try:
+        import mediapipe as mp  # noqa: F401
+    except ImportError:
+        return None
+    solution = mp.solutions.pose.Pose(model_complexity=1, static_image_mode=False)
+    rgb = [cv2.cvtColor(f, cv2.COLOR_BGR2RGB) for f in frames]
+    solution.process(rgb[0])
+    t0 = time.perf_counter()
+    for image in rgb:
+        solution.process(image)
+    solution.close()
+    return len(rgb) / (time.perf_counter() - t0)
+
+
+# --- the run -----------------------------------------------------------------------------
+
+
+def run(plan: Plan) -> dict:
+    steps = (2 + len(plan.workers) + 1 + len(plan.streams) - 1 + len(plan.sizes) - 1 + 2 + 1 + (0 if plan.quick else 1))
+    progress = Progress(steps)
+    frames = clip_frames(plan.source, 64)
+    if not frames:
+        raise SystemExit(f"source {plan.source} yields no frame")
+    out: dict = {"machine": machine(), "source": plan.source, "pose": plan.pose, "model": Path(plan.model).stem,
+                 "quick": plan.quick}
+
+    progress.step("bare pose model (1 thread)")
+    per_core = pose_limit(frames, 2.0 if plan.quick else 5.0)
+    out["pose_limit_fps_per_core"] = per_core
+
+    progress.step("sequential baseline")
+    out["sequential"] = sequential(plan.source, plan.pose, plan.model, plan.seconds)
+    out["sequential_fps"] = out["sequential"]["fps"]
+
+    configs = []
+    for workers in plan.workers:
+        progress.step(f"engine lossless, {workers} pose worker(s)")
+        summary = engine_run([plan.source], plan.pose, plan.model, workers, plan.seconds)
+        configs.append({"name": f"lossless x{workers}", "workers": workers, "mode": "lossless", "streams": 1, **_brief(summary)})
+        if workers == plan.cores:
+            main = summary
+    progress.step(f"engine live (--realtime), {plan.cores} pose worker(s)")
+    live = engine_run([plan.source], plan.pose, plan.model, plan.cores, plan.seconds, realtime=True)
+    configs.append({"name": f"live x{plan.cores}", "workers": plan.cores, "mode": "live", "streams": 1, **_brief(live)})
+
+    streams = {1: main["fps"]}
+    for count in plan.streams[1:]:
+        progress.step(f"engine, {count} synthetic streams")
+        sources = [f"synthetic:?seed={i}" for i in range(count)]
+        summary = engine_run(sources, plan.pose, plan.model, plan.cores, plan.seconds)
+        streams[count] = summary["fps"]
+        configs.append({"name": f"{count} streams", "workers": plan.cores, "mode": "lossless", "streams": count, **_brief(summary)})
+    if len(plan.streams) > 1:
+        # one synthetic stream as the reference for scaling: same kind of input as the multi-stream runs
+        progress.step("engine, 1 synthetic stream")
+        streams[1] = engine_run(["synthetic:?seed=0"], plan.pose, plan.model, plan.cores, plan.seconds)["fps"]
+    for size in plan.sizes[1:]:
+        progress.step(f"engine, synthetic {size}")
+        summary = engine_run([f"synthetic:?size={size}"], plan.pose, plan.model, plan.cores, plan.seconds)
+        configs.append({"name": f"size {size}", "workers": plan.cores, "mode": "lossless", "streams": 1, **_brief(summary)})
+
+    progress.step("transport ipc:// and tcp://")
+    with tempfile.TemporaryDirectory() as tmp:
+        out["transport_ms"] = {"ipc": transport_cost(f"ipc://{tmp}/t"), "tcp": transport_cost(f"tcp://127.0.0.1:{_free_port()}")}
+    progress.step("classifier windows per second")
+    out["classifier_windows_per_s"] = classifier_rates(1.0 if plan.quick else 3.0)
+    if not plan.quick:
+        progress.step("MediaPipe pose (optional)")
+        out["mediapipe_fps"] = mediapipe_fps(clip_frames(plan.source, 200))
+
+    cores_used = min(plan.cores, os.cpu_count() or 1)
+    out["pose_limit_fps"] = per_core * cores_used
+    out["engine_fps"] = main["fps"]
+    out["latency_ms"] = live["latency_ms"] or live["frame_latency_ms"]
+    out["live"] = {"fps": live["fps"], "dropped": live["dropped"], "latency_ms": live["latency_ms"],
+                   "frame_latency_ms": live["frame_latency_ms"]}
+    out["per_stage"] = main["per_stage"]
+    out["streams"] = {str(k): v for k, v in streams.items()}
+    out["configs"] = configs
+    out["goals"] = goals(out, cores_used)
+    return out
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _brief(summary: dict) -> dict:
+    return {"fps": summary["fps"], "latency_ms": summary["latency_ms"], "dropped": summary["dropped"],
+            "frames": summary["frames"], "lost": summary["lost"]}
+
+
+def goals(out: dict, cores: int) -> dict:
+    streams = out["streams"]
+    result = {
+        "engine_vs_pose_limit": {"ratio": out["engine_fps"] / out["pose_limit_fps"], "goal": 0.6},
+        "engine_vs_sequential": {"ratio": out["engine_fps"] / max(out["sequential_fps"], 1e-9), "goal": 1.6 if cores >= 2 else 1.0},
+        "live_p95_latency_ms": {"value": out["latency_ms"].get("p95", float("nan")), "goal_below": 100.0},
+        "transport_ms_ipc": {"value": out["transport_ms"]["ipc"], "goal_below": 0.5},
+        "transport_ms_tcp": {"value": out["transport_ms"]["tcp"], "goal_below": 0.5},
+    }
+    if "4" in streams:
+        result["four_streams_vs_one"] = {"ratio": streams["4"] / streams["1"], "goal": 0.9}
+    for item in result.values():
+        item["met"] = bool(item["ratio"] >= item["goal"]) if "ratio" in item else bool(item["value"] < item["goal_below"])
+    return result
+
+
+def table(out: dict) -> str:
+    lines = [f"machine: {out['machine']['cores']} cores, {out['machine']['cpu']}; source {out['source']}, pose {out['pose']}, model {out['model']}",
+             "", f"{'configuration':<28}{'fps':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'dropped':>9}"]
+    rows = [("bare pose model limit", out["pose_limit_fps"], {}, ""), ("sequential (1 process)", out["sequential_fps"], {}, "")]
+    rows += [(c["name"], c["fps"], c["latency_ms"] or {}, c["dropped"]) for c in out["configs"]]
+    if out.get("mediapipe_fps"):
+        rows.append(("MediaPipe pose solution", out["mediapipe_fps"], {}, ""))
+    for name, fps, lat, dropped in rows:
+        lat_cols = "".join(f"{lat.get(k, float('nan')):9.1f}" if lat else f"{'':>9}" for k in ("p50", "p95", "p99"))
+        lines.append(f"{name:<28}{fps:9.1f}{lat_cols}{dropped!s:>9}")
+    lines += ["", f"{'stage':<16}{'fps':>9}{'ms/frame':>10}"]
+    for stage, s in out["per_stage"].items():
+        lines.append(f"{stage:<16}{s['fps']:9.1f}{s['ms_per_frame']:10.2f}")
+    lines += ["", f"transport per 640x480 frame: ipc {out['transport_ms']['ipc']:.3f} ms, tcp {out['transport_ms']['tcp']:.3f} ms",
+              "streams (aggregate fps): " + ", ".join(f"{k}: {v:.1f}" for k, v in out["streams"].items()),
+              "classifier windows/s (1 thread): " + ", ".join(f"{k}: {v:,.0f}" for k, v in out["classifier_windows_per_s"].items()),
+              "", "goals:"]
+    for name, g in out["goals"].items():
+        value = f"{g['ratio']:.2f} (goal >= {g['goal']})" if "ratio" in g else f"{g['value']:.2f} (goal < {g['goal_below']})"
+        lines.append(f"  {'met ' if g['met'] else 'MISS'} {name}: {value}")
+    return "\n".join(lines)
+
+
+def chart(out: dict, path: Path) -> None:
+    """A bar chart of fps and p95 latency per configuration, drawn with OpenCV (no plotting dependency)."""
+    rows = [("pose limit", out["pose_limit_fps"], None), ("sequential", out["sequential_fps"], None)]
+    rows += [(c["name"], c["fps"], (c["latency_ms"] or {}).get("p95")) for c in out["configs"]]
+    height, width, left = 60 + 34 * len(rows), 900, 200
+    image = np.full((height, width, 3), 255, np.uint8)
+    cv2.putText(image, "fps (blue) and p95 capture-to-label latency in ms (orange)", (10, 28), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
+    top_fps = max(r[1] for r in rows) or 1.0
+    top_lat = max((r[2] or 0) for r in rows) or 1.0
+    span = width - left - 80
+    for i, (name, fps, p95) in enumerate(rows):
+        y = 50 + 34 * i
+        cv2.putText(image, name, (10, y + 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.rectangle(image, (left, y + 4), (left + int(span * fps / top_fps), y + 16), (200, 120, 40), -1)
+        cv2.putText(image, f"{fps:.1f}", (left + int(span * fps / top_fps) + 5, y + 16), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+        if p95:
+            cv2.rectangle(image, (left, y + 18), (left + int(span * p95 / top_lat), y + 28), (40, 150, 250), -1)
+            cv2.putText(image, f"{p95:.0f} ms", (left + int(span * p95 / top_lat) + 5, y + 28), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.imwrite(str(path), image)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="reduced set in under a minute (CI, a first look)")
+    parser.add_argument("--source", default=None, help="input (default: the cached vtest.avi, else synthetic:)")
+    parser.add_argument("--pose", default="blazepose", help="pose backend for every configuration")
+    parser.add_argument("--model", default=str(default_model()), help="classifier .onnx")
+    parser.add_argument("--json", nargs="?", const="", default="", help="JSON output path (default benchmarks/results/fps-<time>.json)")
+    parser.add_argument("--seconds", type=float, default=None, help="length of each engine run")
+    parser.add_argument("--transport-sender", nargs=2, metavar=("ENDPOINT", "FRAMES"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.transport_sender:
+        _transport_sender(args.transport_sender[0], int(args.transport_sender[1]))
+        return 0
+    cores = os.cpu_count() or 1
+    plan = Plan(
+        quick=args.quick, source=args.source or default_source(), pose=args.pose, model=args.model, cores=cores,
+        seconds=args.seconds or (6.0 if args.quick else 15.0),
+        workers=[cores] if args.quick else sorted({1, 2, 4, cores}),
+        streams=[1, 2] if args.quick else [1, 2, 4],
+        sizes=["640x480"] if args.quick else ["640x480", "1280x720"],
+    )
+    out = run(plan)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    json_path = Path(args.json) if args.json else ROOT / "benchmarks" / "results" / f"fps-{stamp}.json"
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(out, indent=2))
+    png_path = json_path.with_suffix(".png")
+    chart(out, png_path)
+    print(table(out))
+    print(f"\nwrote {json_path} and {png_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
