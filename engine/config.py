@@ -34,7 +34,7 @@ class RunOptions:
     ema: float = 0.5
     unknown_below: float = 0.0
     classify_threads: int = 1
-    reorder_timeout: float = 2.0
+    reorder_timeout: float = 1.0
     exit_on_source_loss: bool = False
     max_restarts: int = 5
     frames_endpoint: str | None = None  # expose capture's output (tcp) so remote pose workers can join
@@ -44,6 +44,7 @@ class RunOptions:
     record: str | None = None  # annotated video path
     labels_out: str | None = None  # JSONL of every published label
     keypoints_out: str | None = None  # .npz or .jsonl keypoints file
+    curve_keys: str | None = None  # CURVE key folder: encrypt and authenticate tcp endpoints
     summary: str | None = None  # JSON file written at exit: rates, latency, drops, per stage
     debug: bool = False
 

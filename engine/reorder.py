@@ -15,7 +15,7 @@ T = TypeVar("T")
 @dataclass
 class ReorderBuffer(Generic[T]):
     capacity: int = 1024
-    gap_timeout_s: float = 2.0
+    gap_timeout_s: float = 1.0
     expected: int | None = None
     lost: int = 0
     late: int = 0

@@ -190,9 +190,19 @@ class StreamReader:
 
     stream: str
     fps: float
+    _seq: int = 0
 
     def read(self) -> Frame | None:
         raise NotImplementedError
+
+    def skip_to(self, seq: int) -> None:
+        """Continue from frame `seq` (a restarted capture resuming); readers override this to avoid decoding."""
+        while self.position() < seq and self.read() is not None:
+            pass
+
+    def position(self) -> int:
+        """The seq of the next frame `read` returns."""
+        return self._seq
 
     def close(self) -> None:
         pass
@@ -212,6 +222,10 @@ class VideoReader(StreamReader):
         self._seq += 1
         return frame
 
+    def skip_to(self, seq: int) -> None:
+        while self._seq < seq and self._capture.grab():  # grab() skips decoding
+            self._seq += 1
+
     def close(self) -> None:
         self._capture.release()
 
@@ -219,6 +233,9 @@ class VideoReader(StreamReader):
 class ImageListReader(StreamReader):
     def __init__(self, stream: str, paths: list[str], fps: float) -> None:
         self.stream, self._paths, self.fps, self._seq = stream, paths, fps, 0
+
+    def skip_to(self, seq: int) -> None:
+        self._seq = min(max(self._seq, seq), len(self._paths))
 
     def read(self) -> Frame | None:
         if self._seq >= len(self._paths):
@@ -263,6 +280,16 @@ class SyntheticReader(StreamReader):
         self._index += 1
         self._t = 0
         return True
+
+    def skip_to(self, seq: int) -> None:
+        """Advance through the motion model without drawing a frame."""
+        while self._seq < seq:
+            if self._keypoints is None or self._t >= len(self._keypoints):
+                if not self._next_sequence():
+                    return
+            step = min(seq - self._seq, len(self._keypoints) - self._t)
+            self._seq += step
+            self._t += step
 
     def read(self) -> Frame | None:
         if self._keypoints is None or self._t >= len(self._keypoints):

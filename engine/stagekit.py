@@ -19,6 +19,7 @@ import numpy as np
 import zmq
 
 from engine.errors import EngineError
+from engine.security import CurveKeys, load_keys
 from pose.base import PoseError
 
 STATUS_INTERVAL_S = 0.5
@@ -107,10 +108,30 @@ class StatusReporter:
             pass
 
 
+# Messages queued on each link after pose, and the kernel buffer behind them: enough to keep the
+# stages busy, few enough that a stage killed mid-run takes only a few frames with it.
+LINK_HWM = 16
+LINK_KERNEL_BUFFER_BYTES = 64 * 1024
+
+
+def bounded(sock: zmq.Socket, hwm: int = LINK_HWM) -> zmq.Socket:
+    """Small queues on an inter-stage link (both directions, ZeroMQ's and the kernel's)."""
+    sock.setsockopt(zmq.SNDHWM, hwm)
+    sock.setsockopt(zmq.RCVHWM, hwm)
+    sock.setsockopt(zmq.SNDBUF, LINK_KERNEL_BUFFER_BYTES)
+    sock.setsockopt(zmq.RCVBUF, LINK_KERNEL_BUFFER_BYTES)
+    return sock
+
+
 def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--status", help="supervisor's status endpoint (omit when run alone)")
+    parser.add_argument("--curve-keys", default=None, help="CURVE key folder (engine keys generate DIR): encrypts tcp endpoints")
     parser.add_argument("--worker", type=int, default=0, help="worker index, for status reports")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
+
+
+def curve_keys(args: argparse.Namespace) -> CurveKeys | None:
+    return load_keys(args.curve_keys) if args.curve_keys else None
 
 
 def run_stage(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> None:

@@ -27,6 +27,7 @@ from engine.config import RunOptions
 from engine.errors import ConfigError, EngineError, StageError
 from engine.model_contract import load_contract
 from engine.schema import LABELS_TOPIC
+from engine.security import is_loopback, load_keys
 from engine.sources import parse_source, probe
 from engine.stagekit import FATAL_EXIT_CODES
 from pose import BACKENDS  # names only: backends load inside the pose workers
@@ -34,6 +35,17 @@ from pose import BACKENDS  # names only: backends load inside the pose workers
 SHUTDOWN_GRACE_S = 1.5
 RESTART_WINDOW_S = 60.0
 STATUS_PERIOD_S = 1.0
+# A stage reports twice a second from its loop; silence this long means it hangs (detected within 5 s).
+HANG_S = 4.0
+# Imports and model loading come before the first report.
+STARTUP_S = 30.0
+# Counters that survive a restart: the new process starts from zero, the run's totals do not.
+CARRIED = ("frames", "malformed", "lost", "late", "gaps", "labels", "dropped")
+# A restarted capture re-sends this many frames before the last one it reported, so the frames
+# that sat in its queue when it died are not lost; the renderer drops the ones it already had.
+RESUME_MARGIN = 32
+# After the PUB socket is bound, time for subscriptions that were waiting to reach it.
+SUBSCRIBE_GRACE_S = 0.2
 
 
 @dataclass
@@ -42,14 +54,21 @@ class StageProcess:
     module: str
     args: list[str]
     log_path: Path
+    report_key: tuple[str, int] = ("", 0)
     proc: subprocess.Popen | None = None
     restarts: int = 0
     recent_crashes: deque = field(default_factory=deque)
+    carried: dict[str, float] = field(default_factory=dict)
+    carried_streams: dict[str, int] = field(default_factory=dict)  # frames per stream of earlier incarnations
+    started_at: float = 0.0
+    last_report: float | None = None
+    hung: int = 0
 
-    def start(self) -> None:
+    def start(self, extra_args: list[str] | None = None) -> None:
+        self.started_at, self.last_report = time.monotonic(), None
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", self.module, *self.args],
+                [sys.executable, "-m", self.module, *self.args, *(extra_args or [])],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True,  # a terminal's Ctrl-C reaches the supervisor only; it stops stages in order
             )
@@ -77,6 +96,10 @@ class Supervisor:
         self._sink_moved = 0.0
         self.elapsed_s = 0.0
 
+    @property
+    def _by_report_key(self) -> dict[tuple[str, int], StageProcess]:
+        return {stage.report_key: stage for stage in self.stages}
+
     # --- set-up --------------------------------------------------------------------------
     def _validate(self) -> tuple[str, str]:
         """Fail fast on bad input, before any process starts; returns (pose backend, model name)."""
@@ -93,7 +116,20 @@ class Supervisor:
         if backend not in BACKENDS:
             raise ConfigError(f"unknown pose backend {backend!r}: use auto or one of {', '.join(sorted(BACKENDS))}")
         self._check_free(self.options.publish, "labels publisher")
+        self.keys = load_keys(self.options.curve_keys) if self.options.curve_keys else None
+        self._warn_exposed()
         return backend, Path(self.options.model).stem
+
+    def _warn_exposed(self) -> None:
+        """Any socket reachable from other machines without CURVE gets a warning naming the risk."""
+        o = self.options
+        view = f"tcp://{o.view}" if o.view and ":" in o.view else None
+        for what, endpoint in (("labels publisher", o.publish), ("frames endpoint", o.frames_endpoint),
+                               ("poses endpoint", o.poses_endpoint), ("monitor endpoint", o.monitor), ("viewer", view)):
+            if endpoint and not is_loopback(endpoint) and (self.keys is None or what == "viewer"):
+                fix = "" if what == "viewer" else ": add --curve-keys DIR (engine keys generate DIR)"
+                print(f"warning: {what} {endpoint} is reachable from other machines without encryption or "
+                      f"authentication; anyone on the network can read it{fix}", file=self.err, flush=True)
 
     @staticmethod
     def _check_free(endpoint: str, what: str) -> None:
@@ -114,11 +150,12 @@ class Supervisor:
         poses = o.poses_endpoint or f"{ipc}/poses"
         rendered = f"{ipc}/rendered"
         status = f"{ipc}/status"
-        common = ["--status", status] + (["--debug"] if o.debug else [])
+        common = ["--status", status] + (["--debug"] if o.debug else []) + (["--curve-keys", o.curve_keys] if o.curve_keys else [])
 
         def add(key: str, module: str, args: list[str], worker: int = 0) -> None:
             log = self.run_dir / f"{key}.log"
-            self.stages.append(StageProcess(key, module, [*args, *common, "--worker", str(worker)], log))
+            stage_name = module.rsplit(".", 1)[1]
+            self.stages.append(StageProcess(key, module, [*args, *common, "--worker", str(worker)], log, (stage_name, worker)))
 
         add("classify", "stages.classify", ["--input", rendered, "--publish", o.publish, "--model", o.model,
                                             "--threads", str(o.classify_threads), "--ema", str(o.ema),
@@ -178,10 +215,10 @@ class Supervisor:
             if self.options.print_labels and not self.options.quiet:
                 labels_sock = ctx.socket(zmq.SUB)
                 labels_sock.setsockopt(zmq.SUBSCRIBE, LABELS_TOPIC)
-                labels_sock.connect(self.labels_endpoint)
+                transport.connect(labels_sock, self.labels_endpoint, "label printer", self.keys)
             for stage in self.stages:
                 if stage.key == "capture":
-                    self._wait_for_sink(status_sock)
+                    self._wait_for_downstream(status_sock)
                 stage.start()
             code = self._watch(status_sock, labels_sock)
             self._shutdown()
@@ -237,33 +274,6 @@ class Supervisor:
         if self.options.summary:
             Path(self.options.summary).write_text(json.dumps(self.summary(), indent=2))
 
-    def summary(self) -> dict:
-        """What a benchmark or a user's script wants after a run, from the stages' last reports."""
-
-        def stage_fields(report: dict) -> dict:
-            span_s = (report.get("t_last_ns", 0) - report.get("t_first_ns", 0)) / 1e9
-            frames = report.get("frames", 0)
-            return {
-                "frames": frames, "fps": (frames - 1) / span_s if frames > 1 and span_s > 0 else 0.0,
-                "ms_per_frame": report.get("ms_per_frame", 0.0),
-            }
-
-        per_stage = {f"{stage}.{worker}" if stage == "pose" else stage: stage_fields(r)
-                     for (stage, worker), r in sorted(self.reports.items())}
-        classify = self.reports.get(("classify", 0), {})
-        capture = self.reports.get(("capture", 0), {})
-        render = self.reports.get(("render", 0), {})
-        return {
-            "elapsed_s": self.elapsed_s, "backend": self.backend, "model": self.model_name,
-            "pose_workers": self.options.workers(), "sources": list(self.options.source),
-            "frames": classify.get("frames", 0), "fps": per_stage.get("classify", {}).get("fps", 0.0),
-            "labels": classify.get("labels", 0), "latency_ms": classify.get("latency_ms", {}),
-            "frame_latency_ms": classify.get("frame_latency_ms", {}),
-            "dropped": capture.get("dropped", 0), "lost": render.get("lost", 0), "out_of_order": classify.get("out_of_order", 0),
-            "malformed": sum(r.get("malformed", 0) for r in self.reports.values()),
-            "restarts": {s.key: s.restarts for s in self.stages if s.restarts}, "per_stage": per_stage,
-        }
-
     def _drain_status(self, sock: zmq.Socket) -> None:
         while True:
             try:
@@ -275,6 +285,11 @@ class Supervisor:
                 key = (str(report["stage"]), int(report["worker"]))
             except Exception:
                 continue
+            stage = self._by_report_key.get(key)
+            if stage is not None:
+                if stage.proc is None or report.get("pid") != stage.proc.pid:
+                    continue  # sent by an incarnation that has since died
+                stage.last_report = time.monotonic()
             self.reports[key] = {**self.reports.get(key, {}), **report}
             if key[0] == "classify":
                 self.ended.update(report.get("ended", []))
@@ -301,17 +316,29 @@ class Supervisor:
         started = set(capture.get("started", []))
         return started <= self.ended and self._sink_done(started)
 
-    # A sink writing frames (--record/--keypoints-out) reads render's monitor PUB, which cannot
-    # wait for it: the source starts once it has subscribed, and the run ends once it has
-    # seen every stream end (or stopped making progress), so recorded sources are written whole.
-    def _wait_for_sink(self, status_sock: zmq.Socket, timeout_s: float = 10.0) -> None:
-        if not (self.options.record or self.options.keypoints_out):
-            return
-        deadline = time.monotonic() + timeout_s
-        while not self.reports.get(("sink", 0), {}).get("ready") and time.monotonic() < deadline and not self.stop_requested:
+    def _wait_for_downstream(self, status_sock: zmq.Socket) -> None:
+        """Start the source only once every other stage has reported (sockets bound, models loaded).
+
+        The first frames are then not spent waiting on start-up, subscribers that connected early
+        get the first labels, and a sink writing frames (--record/--keypoints-out), which reads
+        render's monitor PUB that cannot wait for it, has subscribed before the first frame.
+        """
+        needs_sink = bool(self.options.record or self.options.keypoints_out)
+
+        def ready(stage: StageProcess) -> bool:
+            report = self.reports.get(stage.report_key)
+            if report is None:
+                return False
+            return bool(report.get("ready")) if needs_sink and stage.report_key == ("sink", 0) else True
+
+        deadline = time.monotonic() + STARTUP_S
+        while time.monotonic() < deadline and not self.stop_requested:
+            if all(ready(s) for s in self.stages if s.key != "capture"):
+                break
             if status_sock.poll(50):
                 self._drain_status(status_sock)
             self._check_processes()
+        time.sleep(SUBSCRIBE_GRACE_S)
 
     def _sink_done(self, started: set[str], stall_s: float = 3.0) -> bool:
         sink = self.reports.get(("sink", 0))
@@ -323,8 +350,13 @@ class Supervisor:
         return time.monotonic() - self._sink_moved > stall_s
 
     def _check_processes(self) -> None:
+        now = time.monotonic()
         for stage in self.stages:
-            code = stage.proc.poll() if stage.proc else None
+            if stage.proc is None:
+                continue  # not started yet (the capture waits for the others)
+            code = stage.proc.poll()
+            if code is None and not self.stop_requested:
+                self._check_heartbeat(stage, now)
             if code is None or self.stop_requested:
                 continue
             if code in FATAL_EXIT_CODES:
@@ -341,7 +373,40 @@ class Supervisor:
             stage.restarts += 1
             if not self.options.quiet:
                 print(f"restarting {stage.key} (exit code {code})", file=self.err, flush=True)
-            stage.start()
+            last = self.reports.pop(stage.report_key, {})
+            for name in CARRIED:
+                stage.carried[name] = stage.carried.get(name, 0) + last.get(name, 0)
+            for stream, count in last.get("frames_by_stream", {}).items():
+                stage.carried_streams[stream] = stage.carried_streams.get(stream, 0) + count
+            stage.start(self._resume_args(stage, last))
+
+    def _check_heartbeat(self, stage: StageProcess, now: float) -> None:
+        """Kill a stage that is alive but silent (stopped reading, deadlocked); it is then restarted."""
+        silent = now - (stage.last_report or stage.started_at)
+        if silent > (HANG_S if stage.last_report else STARTUP_S):
+            stage.hung += 1
+            if not self.options.quiet:
+                print(f"stage {stage.key} sent no heartbeat for {silent:.1f} s: killing it", file=self.err, flush=True)
+            stage.proc.kill()
+            stage.proc.wait()
+
+    def _resume_args(self, stage: StageProcess, last: dict) -> list[str]:
+        """A restarted capture continues a recorded source where it was, not from its first frame."""
+        if stage.report_key != ("capture", 0) or not last.get("position") and not last.get("ended"):
+            return []
+        if self.options.realtime or last.get("live"):
+            return []
+        position = {s: max(0, int(n) - RESUME_MARGIN) for s, n in last.get("position", {}).items()}
+        return ["--resume", json.dumps({"ended": last.get("ended", []), "next": position})]
+
+    def counters(self, key: tuple[str, int]) -> dict:
+        """A stage's last report with the counters of its earlier incarnations added."""
+        report = dict(self.reports.get(key, {}))
+        stage = self._by_report_key.get(key)
+        if stage is not None:
+            for name, value in stage.carried.items():
+                report[name] = report.get(name, 0) + value
+        return report
 
     def _shutdown(self) -> None:
         """SIGTERM every stage, SIGKILL what is left after the grace period: never an orphan."""
@@ -360,29 +425,71 @@ class Supervisor:
                 proc.wait()
 
     # --- reporting -----------------------------------------------------------------------
+    def _lost(self, classify: dict, capture: dict, render: dict) -> int:
+        """Frames that never reached the classifier.
+
+        While streams run: the classifier's sequence gaps, less what a live capture dropped on
+        purpose. For ended streams: their length less the frames classified, counted across
+        classifier restarts (frames in flight when a stage died show up here).
+        """
+        running = max(int(render.get("lost", 0)), int(classify.get("gaps", 0)) - int(capture.get("dropped", 0)))
+        stage = self._by_report_key.get(("classify", 0))
+        lengths = self.reports.get(("classify", 0), {}).get("stream_lengths", {})
+        seen = dict(self.reports.get(("classify", 0), {}).get("frames_by_stream", {}))
+        for stream, count in (stage.carried_streams if stage else {}).items():
+            seen[stream] = seen.get(stream, 0) + count
+        ended = sum(max(0, int(n) - seen.get(stream, 0)) for stream, n in lengths.items())
+        return max(running, ended)
+
     def status_line(self, elapsed_s: float, final: bool = False) -> str:
-        r = self.reports
-        cap = r.get(("capture", 0), {})
-        poses = [v for (stage, _), v in r.items() if stage == "pose"]
-        ren = r.get(("render", 0), {})
-        cls = r.get(("classify", 0), {})
+        cap, ren, cls = self.counters(("capture", 0)), self.counters(("render", 0)), self.counters(("classify", 0))
+        poses = [self.counters(key) for key in self.reports if key[0] == "pose"]
         pose_rate = sum(p.get("rate", 0.0) for p in poses)
         pose_ms = max((p.get("ms_per_frame", 0.0) for p in poses), default=0.0)
         in_flight = max(0, cap.get("frames", 0) - cls.get("frames", 0))
         lat = cls.get("latency_ms") or {}
         restarts = sum(s.restarts for s in self.stages)
-        malformed = sum(v.get("malformed", 0) for v in r.values())
+        malformed = sum(self.counters(key).get("malformed", 0) for key in self.reports)
+        reconnecting = cap.get("reconnecting") or []
         head = "done" if final else f"{elapsed_s:5.1f}s"
         return (
             f"[{head}] capture {cap.get('rate', 0.0):5.1f} fps drop {cap.get('dropped', 0)}"
-            f" | pose x{len(poses)} {pose_rate:5.1f} fps {pose_ms:.1f} ms"
-            f" | render {ren.get('rate', 0.0):5.1f} fps q {ren.get('queue', 0)} lost {ren.get('lost', 0)}"
+            + (f" RECONNECTING {', '.join(reconnecting)}" if reconnecting else "")
+            + f" | pose x{len(poses)} {pose_rate:5.1f} fps {pose_ms:.1f} ms"
+            f" | render {ren.get('rate', 0.0):5.1f} fps q {ren.get('queue', 0)}"
             f" | classify {cls.get('rate', 0.0):5.1f} fps {cls.get('label_rate', 0.0):4.1f} labels/s"
             f" | in flight {in_flight} | latency p50 {lat.get('p50', 0):.0f} p95 {lat.get('p95', 0):.0f} ms"
-            f" | frames {cls.get('frames', 0)} labels {cls.get('labels', 0)}"
+            f" | frames {cls.get('frames', 0)} labels {cls.get('labels', 0)} lost {self._lost(cls, cap, ren)}"
             f" | pose={self.backend} model={self.model_name} restarts {restarts}"
             + (f" malformed {malformed}" if malformed else "")
         )
+
+    def summary(self) -> dict:
+        """What a benchmark or a user's script wants after a run, from the stages' last reports."""
+
+        def stage_fields(report: dict) -> dict:
+            span_s = (report.get("t_last_ns", 0) - report.get("t_first_ns", 0)) / 1e9
+            frames = report.get("frames", 0)
+            return {
+                "frames": frames, "fps": (frames - 1) / span_s if frames > 1 and span_s > 0 else 0.0,
+                "ms_per_frame": report.get("ms_per_frame", 0.0),
+            }
+
+        per_stage = {f"{stage}.{worker}" if stage == "pose" else stage: stage_fields(self.reports[(stage, worker)])
+                     for (stage, worker) in sorted(self.reports)}
+        cls, cap, ren = self.counters(("classify", 0)), self.counters(("capture", 0)), self.counters(("render", 0))
+        return {
+            "elapsed_s": self.elapsed_s, "backend": self.backend, "model": self.model_name,
+            "pose_workers": self.options.workers(), "sources": list(self.options.source),
+            "frames": cls.get("frames", 0), "fps": per_stage.get("classify", {}).get("fps", 0.0),
+            "labels": cls.get("labels", 0), "latency_ms": cls.get("latency_ms", {}),
+            "frame_latency_ms": cls.get("frame_latency_ms", {}),
+            "dropped": cap.get("dropped", 0), "lost": self._lost(cls, cap, ren), "late": ren.get("late", 0),
+            "out_of_order": cls.get("out_of_order", 0),
+            "malformed": sum(self.counters(key).get("malformed", 0) for key in self.reports),
+            "restarts": {s.key: s.restarts for s in self.stages if s.restarts},
+            "hangs": {s.key: s.hung for s in self.stages if s.hung}, "per_stage": per_stage,
+        }
 
 
 def _fatal(code: int, message: str) -> EngineError:

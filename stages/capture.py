@@ -6,9 +6,11 @@ live sources and `--realtime` replays keep only the newest frame and count what 
 from __future__ import annotations
 
 import argparse
+import json
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,7 +19,7 @@ import zmq
 from engine import transport
 from engine.errors import SourceError
 from engine.sources import Frame, SourceSpec, StreamReader, open_streams, parse_source
-from engine.stagekit import StageMeter, StatusReporter, Stop, add_common_args, run_stage
+from engine.stagekit import StageMeter, StatusReporter, Stop, add_common_args, curve_keys, run_stage
 
 POLL_MS = 100
 RECONNECT_MAX_S = 5.0
@@ -151,9 +153,12 @@ class Capture:
         self.sock = self.ctx.socket(zmq.PUSH)
         self.sock.setsockopt(zmq.SNDHWM, args.hwm)
         self.sock.setsockopt(zmq.LINGER, 1000)
-        transport.bind(self.sock, args.output, "capture output")
+        transport.bind(self.sock, args.output, "capture output", curve_keys(args))
         self.status = StatusReporter(self.ctx, args.status, "capture", args.worker)
         self.meter = StageMeter()
+        self.resume: dict = json.loads(args.resume) if args.resume else {}
+        self.position: dict[str, int] = {}  # next seq per stream: where a restarted capture resumes
+        self.live = False
         self.started: list[str] = []
         self.ended: list[str] = []
         self.dropped = 0
@@ -175,6 +180,7 @@ class Capture:
                 else:
                     if header["stream"] not in self.started:
                         self.started.append(header["stream"])
+                    self.position[header["stream"]] = header["seq"] + 1
                     self.meter.count_busy(read_ns + time.perf_counter_ns() - t0)
                 return True
             self._report(False)
@@ -182,13 +188,14 @@ class Capture:
 
     def _report(self, done: bool, **extra: object) -> None:
         self.status.send(
-            {**self.meter.fields(), "dropped": self.dropped, "started": self.started,
-             "ended": self.ended, "done": done, **extra},
+            {**self.meter.fields(), "dropped": self.dropped, "started": self.started, "live": self.live,
+             "ended": self.ended, "position": {s: n for s, n in self.position.items() if s not in self.ended},
+             "done": done, **extra},
             force=done,
         )
 
     def run(self, specs: list[SourceSpec]) -> int:
-        live = self.args.realtime or any(s.live for s in specs)
+        self.live = live = self.args.realtime or any(s.live for s in specs)
         if live:
             self._run_live(specs)
         else:
@@ -200,10 +207,22 @@ class Capture:
         self.sock.close(linger=0)
         return 0
 
+    def _next_stream(self, streams: Iterator[StreamReader]) -> StreamReader | None:
+        """The next stream of a source, skipping what a previous incarnation of this stage finished."""
+        for reader in streams:
+            if reader.stream in self.resume.get("ended", ()):
+                reader.close()
+                self.ended.append(reader.stream)
+                self.started.append(reader.stream)
+                continue
+            reader.skip_to(int(self.resume.get("next", {}).get(reader.stream, 0)))
+            return reader
+        return None
+
     def _run_lossless(self, specs: list[SourceSpec]) -> None:
         sources = [open_streams(s) for s in specs]
-        readers: list[StreamReader | None] = [next(it, None) for it in sources]
-        next_seq = [0] * len(readers)
+        readers: list[StreamReader | None] = [self._next_stream(it) for it in sources]
+        next_seq = [r.position() if r else 0 for r in readers]
         while not self.stop and any(r is not None for r in readers):
             for i, reader in enumerate(readers):
                 if reader is None or self.stop:
@@ -213,7 +232,8 @@ class Capture:
                 if frame is None:
                     reader.close()
                     self._send(eos_message(reader.stream, next_seq[i], reader.fps), {})
-                    readers[i], next_seq[i] = next(sources[i], None), 0
+                    readers[i] = self._next_stream(sources[i])
+                    next_seq[i] = readers[i].position() if readers[i] else 0
                     continue
                 self._send(*frame_message(frame, reader.fps, False, 0), read_ns=time.perf_counter_ns() - t0)
                 next_seq[i] = frame.seq + 1
@@ -250,6 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--realtime", action="store_true", help="pace recorded sources at their frame rate, dropping when behind")
     parser.add_argument("--exit-on-source-loss", action="store_true")
     parser.add_argument("--hwm", type=int, default=4, help="frames queued per pose worker before backpressure")
+    parser.add_argument("--resume", default=None, help="JSON {ended: [streams], next: {stream: seq}} from the supervisor after a restart")
     add_common_args(parser)
     args = parser.parse_args(argv)
     specs = [parse_source(s, args.mhad_root) for s in args.source]

@@ -16,7 +16,7 @@ import zmq
 from engine import transport
 from engine.classify_runtime import ClassifierRuntime, ClassifyOptions
 from engine.schema import LABELS_TOPIC, LabelMessage
-from engine.stagekit import RollingStats, StageMeter, StatusReporter, Stop, add_common_args, run_stage
+from engine.stagekit import RollingStats, StageMeter, StatusReporter, Stop, add_common_args, bounded, curve_keys, run_stage
 
 POLL_MS = 50
 
@@ -25,13 +25,19 @@ class StreamAudit:
     """Checks the lossless promise as frames arrive: counts, order, duplicates per stream."""
 
     def __init__(self) -> None:
-        self.frames: dict[str, int] = {}
+        self.frames: dict[str, int] = {}  # frames classified per stream (each seq once)
+        self.lengths: dict[str, int] = {}  # frames each ended stream had, from its end-of-stream marker
         self.last: dict[str, int] = {}
         self.out_of_order = 0
+        self.gaps = 0  # frames missing between two that arrived: lost upstream (or dropped by a live capture)
 
     def see(self, stream: str, seq: int) -> None:
-        if seq <= self.last.get(stream, -1):
+        last = self.last.get(stream)
+        if last is not None and seq <= last:
             self.out_of_order += 1
+            return
+        if last is not None:
+            self.gaps += seq - last - 1
         self.last[stream] = seq
         self.frames[stream] = self.frames.get(stream, 0) + 1
 
@@ -52,12 +58,12 @@ def main(argv: list[str] | None = None) -> int:
     model_name = Path(args.model).stem
     ctx = zmq.Context.instance()
     inbox = ctx.socket(zmq.PULL)
-    inbox.setsockopt(zmq.RCVHWM, 256)
+    bounded(inbox)
     transport.bind(inbox, args.input, "classify input")
     pub = ctx.socket(zmq.PUB)
     pub.setsockopt(zmq.SNDHWM, 10000)
     pub.setsockopt(zmq.LINGER, 500)
-    transport.bind(pub, args.publish, "labels publisher")
+    transport.bind(pub, args.publish, "labels publisher", curve_keys(args))
     status = StatusReporter(ctx, args.status, "classify", args.worker)
     meter, label_stats = StageMeter(), RollingStats()
     audit = StreamAudit()
@@ -70,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
             **meter.fields(), "labels": labels, "label_rate": label_stats.rate(now_ns),
             "latency_ms": label_stats.latency(), "frame_latency_ms": meter.rolling.latency(), "malformed": malformed,
             "ended": ended[-256:], "frames_by_stream": dict(list(audit.frames.items())[-256:]),
-            "out_of_order": audit.out_of_order, "lost": lost, "model": model_name,
+            "stream_lengths": dict(list(audit.lengths.items())[-256:]),
+            "out_of_order": audit.out_of_order, "gaps": audit.gaps, "lost": lost, "model": model_name,
         }, force=force)
 
     while not stop:
@@ -89,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
             if header.get("eos"):
                 runtime.end_stream(msg.stream)
                 ended.append(msg.stream)
+                audit.lengths[msg.stream] = msg.seq
                 lost += int(header.get("lost", 0))
                 report(force=True)
                 continue

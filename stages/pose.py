@@ -11,7 +11,7 @@ import time
 import zmq
 
 from engine import transport
-from engine.stagekit import StageMeter, StatusReporter, Stop, add_common_args, run_stage
+from engine.stagekit import StageMeter, StatusReporter, Stop, add_common_args, bounded, curve_keys, run_stage
 from pose import PoseOptions, create_backend
 
 POLL_MS = 100
@@ -43,11 +43,12 @@ def main(argv: list[str] | None = None) -> int:
     ctx = zmq.Context.instance()
     inbox = ctx.socket(zmq.PULL)
     inbox.setsockopt(zmq.RCVHWM, args.hwm)
-    transport.connect(inbox, args.input, "pose input")
+    keys = curve_keys(args)
+    transport.connect(inbox, args.input, "pose input", keys)
     outbox = ctx.socket(zmq.PUSH)
-    outbox.setsockopt(zmq.SNDHWM, 64)
+    bounded(outbox)
     outbox.setsockopt(zmq.LINGER, 1000)
-    transport.connect(outbox, args.output, "pose output")
+    transport.connect(outbox, args.output, "pose output", keys)
     status = StatusReporter(ctx, args.status, "pose", args.worker)
     meter = StageMeter()
     malformed = 0

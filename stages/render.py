@@ -17,7 +17,7 @@ from engine import transport
 from engine.classify_runtime import frame_items
 from engine.model_contract import load_contract
 from engine.reorder import ReorderBuffer
-from engine.stagekit import StageMeter, StatusReporter, Stop, add_common_args, run_stage
+from engine.stagekit import StageMeter, StatusReporter, Stop, add_common_args, bounded, curve_keys, run_stage
 from pose.base import People
 from pose.tracking import Tracker
 
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reorder-capacity", type=int, default=1024, help="frames held while waiting for a late one (keypoints only: small)")
     parser.add_argument("--monitor", default=None,
                         help="endpoint to bind a PUB socket on: frames (when forwarded), keypoints and tracks in order, for viewers and recorders")
-    parser.add_argument("--reorder-timeout", type=float, default=2.0, help="seconds to wait for a missing frame")
+    parser.add_argument("--reorder-timeout", type=float, default=1.0, help="seconds to wait for a missing frame")
     add_common_args(parser)
     args = parser.parse_args(argv)
 
@@ -48,10 +48,11 @@ def main(argv: list[str] | None = None) -> int:
     contract = load_contract(args.model)
     ctx = zmq.Context.instance()
     inbox = ctx.socket(zmq.PULL)
-    inbox.setsockopt(zmq.RCVHWM, 256)
-    transport.bind(inbox, args.input, "render input")
+    bounded(inbox)
+    keys = curve_keys(args)
+    transport.bind(inbox, args.input, "render input", keys)
     outbox = ctx.socket(zmq.PUSH)
-    outbox.setsockopt(zmq.SNDHWM, 64)
+    bounded(outbox)
     outbox.setsockopt(zmq.LINGER, 1000)
     transport.connect(outbox, args.output, "render output")
     monitor = None
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         monitor = ctx.socket(zmq.PUB)
         monitor.setsockopt(zmq.SNDHWM, 64)
         monitor.setsockopt(zmq.LINGER, 0)
-        transport.bind(monitor, args.monitor, "render monitor")
+        transport.bind(monitor, args.monitor, "render monitor", keys)
     status = StatusReporter(ctx, args.status, "render", args.worker)
     meter = StageMeter()
     streams: dict[str, StreamState] = {}

@@ -13,6 +13,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("listen", help="print labels published by a running engine")
     p.add_argument("--connect", default=DEFAULT_PUBLISH, help=f"labels endpoint (default {DEFAULT_PUBLISH})")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument("--curve-keys", default=None, help="CURVE key folder, when the engine runs with --curve-keys")
     p.add_argument("--count", type=int, default=0, help="exit after this many labels")
     p.add_argument("--timeout", type=float, default=0.0, help="exit after this many seconds")
 
@@ -22,11 +23,13 @@ def run(args: argparse.Namespace) -> int:
     import zmq
 
     from engine import transport
+    from engine.security import load_keys
 
+    keys = load_keys(args.curve_keys) if args.curve_keys else None
     ctx = zmq.Context.instance()
     sock = ctx.socket(zmq.SUB)
     sock.setsockopt(zmq.SUBSCRIBE, LABELS_TOPIC)
-    transport.connect(sock, args.connect, "listen")
+    transport.connect(sock, args.connect, "listen", keys)
     deadline = time.monotonic() + args.timeout if args.timeout else None
     received = bad = 0
     try:

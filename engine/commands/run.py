@@ -28,9 +28,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ema", type=float, default=None, help="score smoothing over time, 0-1 (default 0.5)")
     p.add_argument("--unknown-below", type=float, default=None, help="label 'unknown' under this score")
     p.add_argument("--exit-on-source-loss", action="store_true", default=None, help="fail instead of reconnecting")
+    p.add_argument("--curve-keys", default=None, help="CURVE key folder (engine keys generate DIR) for tcp endpoints")
+    p.add_argument("--max-restarts", type=int, default=None, help="crashes of one stage within 60 s before giving up (default 5)")
     p.add_argument("--summary", default=None, help="write a JSON summary (rates, latency, drops per stage) here at exit")
     p.add_argument("--frames-endpoint", default=None, help="tcp endpoint for capture's output, for remote pose workers")
     p.add_argument("--poses-endpoint", default=None, help="tcp endpoint for render's input, for remote pose workers")
+    p.add_argument("--view", default=None, metavar="[HOST:]PORT",
+                   help="serve a live web page (video, skeletons, labels, timeline, rates) on HOST:PORT (host default 127.0.0.1)")
+    p.add_argument("--record", default=None, metavar="PATH", help="write the annotated video (*.mp4 or *.avi)")
+    p.add_argument("--labels-out", default=None, metavar="PATH", help="write every label as one JSON object per line")
+    p.add_argument("--keypoints-out", default=None, metavar="PATH",
+                   help="write per-frame keypoints (*.npz or *.jsonl), read back by --pose replay --replay-file")
+    p.add_argument("--monitor", default=None, metavar="ENDPOINT",
+                   help="bind render's monitor PUB (frames, keypoints, tracks) here, e.g. tcp://0.0.0.0:5561 for `engine view`")
 
 
 def run(args: argparse.Namespace) -> int:
