@@ -26,6 +26,7 @@ from engine.model_contract import Contract, open_model
 from pose.coco import N_JOINTS
 
 UNKNOWN = "unknown"
+PER_IMAGE_KINDS = frozenset({"skeleton_image", "skeleton_pyramid"})  # the W images of a window run as a batch
 _TIME_EPS_S = 1e-6  # float slack when a model frame falls exactly on a source frame
 
 
@@ -347,17 +348,10 @@ class ClassifierRuntime:
 
     def _classify_stacked(self, stacked: Mapping[str, np.ndarray]) -> np.ndarray:
         """Items stacked per window ([N, W, ...] each) -> float32[N, C]."""
-        kind = self.contract.input_kind
-        w = self.contract.window
-        if kind == "keypoint_sequence":
-            feeds = [keypoint_features_batch(stacked["keypoints"])]
-            return self._run(feeds)
-        if kind == "skeleton_sequence":
-            return self._run([_unit_float(stacked["image"])])
-        # Per-image models: the W images of each window form the batch; scores are averaged.
-        feeds = [_unit_float(stacked[key].reshape((-1,) + stacked[key].shape[2:])) for key in self.keys]
-        probs = self._run(feeds)
-        return probs.reshape(-1, w, probs.shape[-1]).mean(axis=1)
+        probs = self._run(model_inputs(self.contract, stacked))
+        if self.contract.input_kind in PER_IMAGE_KINDS:
+            return probs.reshape(-1, self.contract.window, probs.shape[-1]).mean(axis=1)
+        return probs
 
     def _run(self, feeds: list[np.ndarray]) -> np.ndarray:
         rows = len(feeds[0])
@@ -378,6 +372,19 @@ class ClassifierRuntime:
                 f"{self.contract.n_classes} labels; re-export the model"
             )
         return _as_probabilities(probs)
+
+
+def model_inputs(contract: Contract, stacked: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+    """The session inputs, in order, for N windows of items stacked as [N, W, ...].
+
+    Keypoints become features [N, W, F]; images become float32 in [0, 1]. Per-image kinds
+    give N * W rows (each window's images in order), whose scores the runtime averages.
+    """
+    if contract.input_kind == "keypoint_sequence":
+        return [keypoint_features_batch(stacked["keypoints"])]
+    if contract.input_kind == "skeleton_sequence":
+        return [_unit_float(stacked["image"])]
+    return [_unit_float(stacked[key].reshape((-1,) + stacked[key].shape[2:])) for key in item_keys(contract)]
 
 
 def _unit_float(images: np.ndarray) -> np.ndarray:

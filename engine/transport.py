@@ -15,6 +15,7 @@ import zmq
 
 from engine.errors import TransportError
 from engine.schema import ALLOWED_DTYPES, REQUIRED_HEADER_KEYS, SCHEMA_VERSION, Limits
+from engine.security import CurveKeys, secure_client, secure_server
 
 DEFAULT_LIMITS = Limits()
 
@@ -114,8 +115,9 @@ def recv(sock: zmq.Socket, flags: int = 0, limits: Limits = DEFAULT_LIMITS) -> M
     return decode(sock.recv_multipart(flags=flags, copy=False), limits)
 
 
-def bind(sock: zmq.Socket, endpoint: str, what: str) -> None:
-    """Bind with a one-line error a user can act on when the address is taken."""
+def bind(sock: zmq.Socket, endpoint: str, what: str, keys: CurveKeys | None = None) -> None:
+    """Bind with a one-line error a user can act on when the address is taken; CURVE on tcp with keys."""
+    secure_server(sock, endpoint, keys)
     try:
         sock.bind(endpoint)
     except zmq.ZMQError as exc:
@@ -126,7 +128,8 @@ def bind(sock: zmq.Socket, endpoint: str, what: str) -> None:
         raise TransportError(f"{what} cannot bind {endpoint}: {exc.strerror}") from None
 
 
-def connect(sock: zmq.Socket, endpoint: str, what: str) -> None:
+def connect(sock: zmq.Socket, endpoint: str, what: str, keys: CurveKeys | None = None) -> None:
+    secure_client(sock, endpoint, keys)
     try:
         sock.connect(endpoint)
     except zmq.ZMQError as exc:

@@ -186,12 +186,12 @@ class Capture:
             self._report(False)
         return False
 
-    def _report(self, done: bool, **extra: object) -> None:
+    def _report(self, done: bool, force: bool = False, **extra: object) -> None:
         self.status.send(
             {**self.meter.fields(), "dropped": self.dropped, "started": self.started, "live": self.live,
              "ended": self.ended, "position": {s: n for s, n in self.position.items() if s not in self.ended},
              "done": done, **extra},
-            force=done,
+            force=done or force,
         )
 
     def run(self, specs: list[SourceSpec]) -> int:
@@ -200,10 +200,12 @@ class Capture:
             self._run_live(specs)
         else:
             self._run_lossless(specs)
+        finished = not self.stop
         # Stay up until the supervisor stops us, so the last messages are not cut off by exit.
         while not self.stop:
             self._report(True)
             time.sleep(0.2)
+        self._report(finished, force=True)
         self.sock.close(linger=0)
         return 0
 
