@@ -33,8 +33,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--summary", default=None, help="write a JSON summary (rates, latency, drops per stage) here at exit")
     p.add_argument("--frames-endpoint", default=None, help="tcp endpoint for capture's output, for remote pose workers")
     p.add_argument("--poses-endpoint", default=None, help="tcp endpoint for render's input, for remote pose workers")
-    p.add_argument("--view", default=None, metavar="[HOST:]PORT",
-                   help="serve a live web page (video, skeletons, labels, timeline, rates) on HOST:PORT (host default 127.0.0.1)")
+    p.add_argument("--view", nargs="?", const="8080", default=None, metavar="[HOST:]PORT",
+                   help="serve a live web page (video, skeletons, labels, timeline, rates); default 127.0.0.1:8080")
     p.add_argument("--record", default=None, metavar="PATH", help="write the annotated video (*.mp4 or *.avi)")
     p.add_argument("--labels-out", default=None, metavar="PATH", help="write every label as one JSON object per line")
     p.add_argument("--keypoints-out", default=None, metavar="PATH",

@@ -1,0 +1,186 @@
+"""Sink stage: writes what the engine saw and said to files (annotated video, labels, keypoints).
+
+It subscribes to the labels PUB and to render's monitor PUB, so it never slows the
+pipeline. A thread takes frames off the socket as they come and holds up to
+`--max-backlog-mb` of them while the writers catch up (drawing and encoding a frame takes
+3-4 ms); frames past that budget are missing from the files, and counted.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import zmq
+from zmq.utils.monitor import recv_monitor_message
+
+from engine import transport
+from engine.schema import LABELS_TOPIC
+from engine.stagekit import RollingStats, StatusReporter, Stop, add_common_args, curve_keys, run_stage
+from engine.viewer.backlog import Backlog
+from engine.viewer.board import BadLabel, LabelBoard, decode_label
+from engine.viewer.outputs import KeypointsOutput, LabelsFile, SeqGaps, VideoRecorder
+from engine.viewer.overlay import people_of
+
+POLL_MS = 20
+DEFAULT_BACKLOG_MB = 1024
+CONNECT_WAIT_S = 10.0
+STOP_DRAIN_S = 0.3  # of the 1 s a stage has to exit: frames already received; closing the files comes first
+
+
+def wait_connected(events: zmq.Socket, stop: Stop, timeout_s: float) -> bool:
+    """Block until the monitored socket has completed a handshake (True), or stop/timeout (False).
+
+    The supervisor starts the source only once the sink reports `ready`: a PUB sends
+    nothing to a subscriber that is not connected yet, so the first frames would be lost.
+    """
+    deadline = time.monotonic() + timeout_s
+    while not stop and time.monotonic() < deadline:
+        if events.poll(POLL_MS) and recv_monitor_message(events)["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+            return True
+    return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="engine stage sink", description=__doc__)
+    parser.add_argument("--labels", required=True, help="the labels PUB endpoint to connect to")
+    parser.add_argument("--monitor", default=None, help="render's monitor PUB endpoint (needed by --record and --keypoints-out)")
+    parser.add_argument("--record", default=None, help="annotated video, *.mp4 (mp4v) or *.avi (MJPG)")
+    parser.add_argument("--labels-out", default=None, help="every label as one JSON object per line")
+    parser.add_argument("--keypoints-out", default=None,
+                        help="per-frame keypoints, *.npz or *.jsonl (read back by --pose replay)")
+    parser.add_argument("--max-backlog-mb", type=float, default=DEFAULT_BACKLOG_MB,
+                        help=f"MiB of received frames held while the writers catch up (default {DEFAULT_BACKLOG_MB})")
+    add_common_args(parser)
+    args = parser.parse_args(argv)
+
+    stop = Stop()
+    ctx = zmq.Context.instance()
+    said: list[str] = []  # lines for the user, relayed by the supervisor with the next status report
+
+    def error_line(message: str) -> None:
+        line = f"warning: {message}"
+        print(line, file=sys.stderr, flush=True)
+        said.append(line)
+
+    labels_sock = ctx.socket(zmq.SUB)
+    labels_sock.setsockopt(zmq.RCVHWM, 100000)
+    labels_sock.setsockopt(zmq.SUBSCRIBE, LABELS_TOPIC)
+    keys = curve_keys(args)
+    transport.connect(labels_sock, args.labels, "sink labels", keys)
+    monitor = events = None
+    if args.monitor and (args.record or args.keypoints_out):
+        monitor = ctx.socket(zmq.SUB)
+        # No limit here: ZeroMQ's own thread (no GIL) absorbs the moments our backlog thread is not
+        # scheduled; that thread moves messages on and applies the budget in bytes.
+        monitor.setsockopt(zmq.RCVHWM, 0)
+        monitor.setsockopt(zmq.SUBSCRIBE, b"")
+        monitor.setsockopt(zmq.RECONNECT_IVL, 10)  # render may bind a moment after this connect
+        events = monitor.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)  # before connecting: no event missed
+        transport.connect(monitor, args.monitor, "sink monitor", keys)
+    elif args.record or args.keypoints_out:
+        error_line("--record and --keypoints-out need --monitor (render's monitor endpoint); they are off")
+
+    board = LabelBoard()
+    labels_file = LabelsFile(args.labels_out, error_line) if args.labels_out else None
+    recorder = VideoRecorder(args.record, error_line, board) if args.record and monitor else None
+    keypoints = KeypointsOutput(args.keypoints_out, error_line) if args.keypoints_out and monitor else None
+    status = StatusReporter(ctx, args.status, "sink", args.worker)
+    ready = events is None or wait_connected(events, stop, CONNECT_WAIT_S)
+    backlog = None
+    if monitor is not None:
+        monitor.disable_monitor()
+        events.close(linger=0)
+        backlog = Backlog(monitor, int(args.max_backlog_mb * 2**20))
+        backlog.start()
+    stats = RollingStats()
+    gaps = SeqGaps()
+    ended: list[str] = []
+    labels = malformed = 0
+
+    def take_labels() -> None:
+        nonlocal labels, malformed
+        while True:
+            try:
+                parts = labels_sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            try:
+                label = decode_label(parts)
+            except BadLabel:
+                malformed += 1
+                continue
+            labels += 1
+            board.update(label, time.monotonic())
+            if labels_file is not None:
+                labels_file.write(label)
+
+    def take_frames(limit: int) -> int:
+        """Write up to `limit` monitor messages already received; returns how many were taken."""
+        nonlocal malformed
+        taken = 0
+        for parts in backlog.take(limit):
+            try:
+                msg = transport.decode(parts)
+            except transport.MalformedMessage:
+                malformed += 1
+                continue
+            taken += 1
+            if msg.header.get("eos"):
+                ended.append(msg.stream)
+                if recorder is not None:
+                    recorder.flush(time.monotonic(), everything=True)  # the stream is whole: nothing to wait for
+                continue
+            gaps.see(msg.stream, msg.seq)
+            stats.add(time.time_ns())
+            people = people_of(msg.arrays, msg.header.get("tracks", []))
+            if keypoints is not None:
+                keypoints.write(msg.stream, msg.seq, people)
+            frame = msg.arrays.get("frame")
+            if recorder is not None and frame is not None and frame.ndim == 3 and frame.shape[2] == 3:
+                recorder.add(msg.stream, msg.seq, float(msg.header.get("fps") or 0), people, frame, time.monotonic())
+        return taken
+
+    def report(force: bool = False) -> None:
+        status.send({"frames": gaps.seen, "rate": stats.rate(time.time_ns()), "missed": gaps.missed, "labels": labels,
+                     "backlog_mb": round(backlog.bytes / 2**20, 1) if backlog else 0.0,
+                     "malformed": malformed, "ready": ready, "ended": ended[-256:], "say": said[:]}, force=force or bool(said))
+        said.clear()
+
+    try:
+        report(force=True)
+        while not stop:
+            if labels_sock.poll(0 if backlog is not None and len(backlog) else POLL_MS):
+                take_labels()  # labels first: the recorder draws frames with the labels known so far
+            if backlog is not None:
+                take_frames(64)  # bounded, so labels and the stop flag are looked at often
+            if recorder is not None:
+                recorder.flush(time.monotonic())
+            report()
+        # Stopped: write what has already arrived, within the time a stage has to exit.
+        deadline = time.monotonic() + STOP_DRAIN_S
+        if backlog is not None:
+            backlog.stop()
+            while time.monotonic() < deadline and take_frames(8):
+                take_labels()
+    finally:
+        # The shutdown path finishes every file: a SIGTERM leaves a playable video and a whole npz.
+        take_labels()
+        for output in (recorder, keypoints, labels_file):
+            if output is not None:
+                output.close()
+        labels_sock.close(linger=0)
+        if backlog is not None:
+            backlog.stop()
+    if gaps.missed:
+        overflowed = backlog.overflowed if backlog else 0
+        error_line(f"sink missed {gaps.missed} of {gaps.seen + gaps.missed} frames ({overflowed} past its "
+                   f"{args.max_backlog_mb:.0f} MiB backlog, the rest dropped by the publisher): the pipeline outran "
+                   f"the writers; they are missing from --record/--keypoints-out")
+    report(force=True)
+    ctx.destroy(linger=200)  # the last report, with that line, reaches the supervisor before exit
+    return 0
+
+
+if __name__ == "__main__":
+    run_stage(main)
