@@ -18,6 +18,7 @@ import msgpack
 import numpy as np
 import zmq
 
+from engine import transport
 from engine.errors import EngineError
 from engine.security import CurveKeys, load_keys
 from pose.base import PoseError
@@ -121,6 +122,15 @@ def bounded(sock: zmq.Socket, hwm: int = LINK_HWM) -> zmq.Socket:
     sock.setsockopt(zmq.SNDBUF, LINK_KERNEL_BUFFER_BYTES)
     sock.setsockopt(zmq.RCVBUF, LINK_KERNEL_BUFFER_BYTES)
     return sock
+
+
+def send_when_ready(sock: zmq.Socket, header: dict, arrays: dict | None, stop: "Stop", poll_ms: int = 100) -> bool:
+    """A blocking send that still notices SIGTERM: waits for room in `sock`; False if stopped first."""
+    while not stop:
+        if sock.poll(poll_ms, zmq.POLLOUT):
+            transport.send(sock, header, arrays)
+            return True
+    return False
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:

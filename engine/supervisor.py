@@ -163,6 +163,11 @@ class Supervisor:
         wants_frames = bool(o.view or o.record or o.monitor)  # an explicit --monitor is for a remote viewer
         monitor = o.monitor or (f"{ipc}/monitor" if wants_frames or o.keypoints_out else None)
         render_args = ["--input", poses, "--output", rendered, "--model", o.model, "--reorder-timeout", str(o.reorder_timeout)]
+        live = o.realtime or any(parse_source(s, o.mhad_root).live for s in o.source)
+        # A recording of a recorded source is lossless (the source waits for the recorder); of a live one, never in the way.
+        record_feed = f"{ipc}/record" if (o.record or o.keypoints_out) and not live else None
+        if record_feed:
+            render_args += ["--record-output", record_feed]
         add("render", "stages.render", render_args + (["--monitor", monitor] if monitor else []))
         labels = o.publish.replace("tcp://*", "tcp://127.0.0.1").replace("tcp://0.0.0.0", "tcp://127.0.0.1")
         self.labels_endpoint = labels
@@ -171,12 +176,12 @@ class Supervisor:
         sink_args = [f"--{flag}={value}" for flag, value in
                      (("record", o.record), ("labels-out", o.labels_out), ("keypoints-out", o.keypoints_out)) if value]
         if sink_args:
-            add("sink", "stages.sink", ["--labels", labels, *(["--monitor", monitor] if monitor else []), *sink_args])
+            feed = ["--monitor", record_feed, "--lossless"] if record_feed else (["--monitor", monitor] if monitor else [])
+            add("sink", "stages.sink", ["--labels", labels, *feed, *sink_args])
         if o.view:
             add("view", "stages.view", ["--labels", labels, "--monitor", monitor, "--bind", o.view,
                                         "--backend", backend, "--model", o.model])
         # Live: at most about one frame waits per worker, so a label is never about an old frame.
-        live = o.realtime or any(parse_source(s, o.mhad_root).live for s in o.source)
         hwm = ["--hwm", "1"] if live else []
         pose_args = ["--input", frames, "--output", poses, "--pose", backend, "--max-people", str(o.max_people),
                      "--threads", str(o.pose_threads), *hwm]

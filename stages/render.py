@@ -17,7 +17,7 @@ from engine import transport
 from engine.classify_runtime import frame_items
 from engine.model_contract import load_contract
 from engine.reorder import ReorderBuffer
-from engine.stagekit import StageMeter, StatusReporter, Stop, add_common_args, bounded, curve_keys, run_stage
+from engine.stagekit import StageMeter, StatusReporter, Stop, add_common_args, bounded, curve_keys, run_stage, send_when_ready
 from pose.base import People
 from pose.tracking import Tracker
 
@@ -40,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reorder-capacity", type=int, default=1024, help="frames held while waiting for a late one (keypoints only: small)")
     parser.add_argument("--monitor", default=None,
                         help="endpoint to bind a PUB socket on: frames (when forwarded), keypoints and tracks in order, for viewers and recorders")
+    parser.add_argument("--record-output", default=None,
+                        help="endpoint to bind a PUSH socket on: the monitor's messages, lossless (a recorder of a recorded source)")
     parser.add_argument("--reorder-timeout", type=float, default=1.0, help="seconds to wait for a missing frame")
     add_common_args(parser)
     args = parser.parse_args(argv)
@@ -62,6 +64,13 @@ def main(argv: list[str] | None = None) -> int:
         monitor.setsockopt(zmq.SNDHWM, 64)
         monitor.setsockopt(zmq.LINGER, 0)
         transport.bind(monitor, args.monitor, "render monitor", keys)
+    record_out = None
+    if args.record_output:
+        # Backpressure, not drops: a recording of a recorded source gets every frame, and the
+        # source slows down to the recorder's pace.
+        record_out = bounded(ctx.socket(zmq.PUSH), hwm=4)
+        record_out.setsockopt(zmq.LINGER, 1000)
+        transport.bind(record_out, args.record_output, "render record output", keys)
     status = StatusReporter(ctx, args.status, "render", args.worker)
     meter = StageMeter()
     streams: dict[str, StreamState] = {}
@@ -75,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
             transport.send(outbox, {**header, "eos": True, "lost": state.buffer.lost})
             if monitor is not None:
                 transport.send(monitor, {**header, "eos": True})
+            if record_out is not None:
+                send_when_ready(record_out, {**header, "eos": True}, None, stop)
             state.ended = True
             return
         size = msg.header.get("size") or [0, 0]
@@ -82,11 +93,14 @@ def main(argv: list[str] | None = None) -> int:
         items = frame_items(contract, people.keypoints)
         header.update(tracks=[int(t) for t in people.tracks], lost=state.buffer.lost)
         transport.send(outbox, header, items)
-        if monitor is not None:
+        if monitor is not None or record_out is not None:
             shown = {"keypoints": people.keypoints, "boxes": people.boxes}
             if "frame" in msg.arrays:
                 shown["frame"] = msg.arrays["frame"]
-            transport.send(monitor, header, shown)
+            if monitor is not None:
+                transport.send(monitor, header, shown)
+            if record_out is not None:
+                send_when_ready(record_out, header, shown, stop)
         meter.count(t0)
 
     def report(force: bool = False) -> None:
@@ -129,8 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     report(force=True)
     inbox.close(linger=0)
     outbox.close(linger=200)
-    if monitor is not None:
-        monitor.close(linger=0)
+    for sock in (monitor, record_out):
+        if sock is not None:
+            sock.close(linger=0)
     return 0
 
 

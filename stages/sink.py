@@ -49,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--labels-out", default=None, help="every label as one JSON object per line")
     parser.add_argument("--keypoints-out", default=None,
                         help="per-frame keypoints, *.npz or *.jsonl (read back by --pose replay)")
+    parser.add_argument("--lossless", action="store_true",
+                        help="--monitor is render's --record-output (PUSH): receive every frame, slowing the source instead of dropping")
     parser.add_argument("--max-backlog-mb", type=float, default=DEFAULT_BACKLOG_MB,
                         help=f"MiB of received frames held while the writers catch up (default {DEFAULT_BACKLOG_MB})")
     add_common_args(parser)
@@ -70,11 +72,15 @@ def main(argv: list[str] | None = None) -> int:
     transport.connect(labels_sock, args.labels, "sink labels", keys)
     monitor = events = None
     if args.monitor and (args.record or args.keypoints_out):
-        monitor = ctx.socket(zmq.SUB)
-        # No limit here: ZeroMQ's own thread (no GIL) absorbs the moments our backlog thread is not
-        # scheduled; that thread moves messages on and applies the budget in bytes.
-        monitor.setsockopt(zmq.RCVHWM, 0)
-        monitor.setsockopt(zmq.SUBSCRIBE, b"")
+        if args.lossless:
+            monitor = ctx.socket(zmq.PULL)
+            monitor.setsockopt(zmq.RCVHWM, 4)
+        else:
+            monitor = ctx.socket(zmq.SUB)
+            # No limit here: ZeroMQ's own thread (no GIL) absorbs the moments our backlog thread is not
+            # scheduled; that thread moves messages on and applies the budget in bytes.
+            monitor.setsockopt(zmq.RCVHWM, 0)
+            monitor.setsockopt(zmq.SUBSCRIBE, b"")
         monitor.setsockopt(zmq.RECONNECT_IVL, 10)  # render may bind a moment after this connect
         events = monitor.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)  # before connecting: no event missed
         transport.connect(monitor, args.monitor, "sink monitor", keys)
@@ -91,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     if monitor is not None:
         monitor.disable_monitor()
         events.close(linger=0)
-        backlog = Backlog(monitor, int(args.max_backlog_mb * 2**20))
+        backlog = Backlog(monitor, int(args.max_backlog_mb * 2**20), lossless=args.lossless)
         backlog.start()
     stats = RollingStats()
     gaps = SeqGaps()

@@ -23,9 +23,11 @@ SWITCH_INTERVAL_S = 0.0002  # header-only messages (end of stream, keypoints wit
 class Backlog(threading.Thread):
     """Owns `sock` from `start()` on; `take(n)` returns up to n queued multipart messages, oldest first."""
 
-    def __init__(self, sock: zmq.Socket, budget_bytes: int) -> None:
+    def __init__(self, sock: zmq.Socket, budget_bytes: int, lossless: bool = False) -> None:
         super().__init__(name="sink-backlog", daemon=True)
         self._sock, self.budget_bytes = sock, budget_bytes
+        # lossless: past the budget, stop reading (the sender waits) instead of dropping
+        self.lossless = lossless
         self._queue: deque[tuple[int, list[zmq.Frame]]] = deque()
         self._lock = threading.Lock()
         self._halt = threading.Event()
@@ -39,9 +41,12 @@ class Backlog(threading.Thread):
         sys.setswitchinterval(SWITCH_INTERVAL_S)
         try:
             while not self._halt.is_set():
+                if self.lossless and self.bytes >= self.budget_bytes:
+                    self._halt.wait(0.002)
+                    continue
                 if not self._sock.poll(POLL_MS):
                     continue
-                for _ in range(256):
+                for _ in range(4 if self.lossless else 256):
                     try:
                         parts = self._sock.recv_multipart(zmq.NOBLOCK, copy=False)
                     except zmq.Again:
