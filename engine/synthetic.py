@@ -109,7 +109,7 @@ def make_subject(subject_id: int, seed: int = 0) -> Subject:
         x_m=float(rng.uniform(-0.45, 0.45)),
         distance_m=distance,
         camera_height_m=float(h * rng.uniform(0.5, 0.62)),
-        yaw_deg=float(rng.uniform(-15, 15)),
+        yaw_deg=float(rng.uniform(-8, 8)),
         skin_bgr=_SKINS[int(rng.integers(len(_SKINS)))],
         hair_bgr=_colour(rng, 10, 80),
         shirt_bgr=_colour(rng, 30, 230),
@@ -454,7 +454,8 @@ def motion(
     # Per repetition the person stands a little elsewhere and turned a little differently.
     joints[..., 0] += rng.uniform(-0.12, 0.12)
     joints[..., 2] += rng.uniform(-0.15, 0.15)
-    yaw = subject.yaw_deg + rng.uniform(-6, 6)
+    # MHAD subjects face the camera; each repetition turns a little differently.
+    yaw = subject.yaw_deg + rng.uniform(-10, 10)
     return _project(joints, subject, size, yaw)
 
 

@@ -18,7 +18,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--out", default="data/mhad.npz", help="dataset file to write (default data/mhad.npz)")
     m.add_argument("--pose", default="blazepose", help="pose backend (default blazepose)")
     m.add_argument("--weights-dir", default=None, help="pose weights folder")
-    m.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 0), help="parallel processes (default: cores)")
+    m.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel processes (default: one per core)")
     m.add_argument("--cache", default=None, help="per-sequence keypoint cache folder (default OUT.cache/); reruns skip cached sequences")
     m.add_argument("--kinect", type=int, default=1, choices=(1, 2), help="Kinect camera (default 1)")
 

@@ -7,13 +7,15 @@ import sys
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    from trainer.models import MODELS  # names only: no TensorFlow
+
     p = sub.add_parser(
         "train",
         help="train a classifier on a dataset file (needs the [train] extra)",
         description="Train a model on the protocol's training subjects (validation subjects taken from them), "
         "report accuracy on the test subjects, and write a run directory for `engine export`.",
     )
-    p.add_argument("--model", required=True, help="keypoint_tcn, skeleton_lstm, skeleton_cnn or autoencoder")
+    p.add_argument("--model", required=True, choices=list(MODELS), help="which model to train")
     p.add_argument("--data", required=True, help="dataset .npz (from `engine prepare`)")
     p.add_argument("--config", default=None, help="training config TOML (default configs/models/MODEL.toml)")
     p.add_argument("--grid", action="store_true", help="try every combination in the config's [grid], keep the best on validation")
@@ -27,15 +29,12 @@ def run(args: argparse.Namespace) -> int:
 
     from trainer.config import load_config
     from trainer.dataset import load
-    from trainer.models import model_module
 
-    model_module_name = args.model
-    config = load_config(args.config, model_module_name)
+    config = load_config(args.config, args.model)
     overrides = {k: v for k, v in (("epochs", args.epochs), ("threads", args.threads)) if v is not None}
     if overrides:
         config = dataclasses.replace(config, **overrides)
     dataset = load(args.data)
-    model_module(args.model)  # fail on a bad name before building windows (imports Keras)
     from trainer.training import train
 
     def log(line: str) -> None:

@@ -1,0 +1,112 @@
+"""Training configuration: one TOML file per model in configs/models/, validated in one place.
+
+Top-level keys are the fields of TrainConfig; `[params]` holds the model's own
+hyperparameters (each model module reads the ones it knows, with defaults); `[grid]` lists
+values to try for any top-level or params key when `engine train --grid` is given.
+"""
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.errors import ConfigError
+from engine.paths import REPO_ROOT
+
+CONFIG_DIR = REPO_ROOT / "configs" / "models"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How one model is trained; see configs/models/*.toml for commented examples."""
+
+    model: str
+    fps: float = 15.0  # model frame rate: every input is resampled to it
+    window: int = 30  # model frames per window
+    stride: int = 3  # model frames between classifications at run time (exported)
+    train_stride: int = 2  # model frames between training windows (more windows, same content)
+    image_size: int = 0  # skeleton image side (0 for keypoint models)
+    epochs: int = 40
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    patience: int = 6  # early stopping on validation loss
+    seed: int = 0
+    validation_subjects: int = 2  # the highest-numbered training subjects validate
+    threads: int = 2  # TensorFlow intra-op threads
+    refit: bool = False  # after choosing, train again on all training subjects for the best epoch count
+    params: dict[str, Any] = field(default_factory=dict)
+    grid: dict[str, list[Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        positive = ("fps", "window", "stride", "train_stride", "epochs", "batch_size", "learning_rate", "threads")
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"training config key {name!r} must be above 0, got {getattr(self, name)!r}")
+        if self.image_size < 0 or self.patience < 0 or self.validation_subjects < 1:
+            raise ConfigError("training config keys image_size and patience must be >= 0, validation_subjects >= 1")
+
+    def with_values(self, values: dict[str, Any]) -> "TrainConfig":
+        """A copy with top-level or params keys replaced (a grid point)."""
+        top = {k: v for k, v in values.items() if k in _FIELDS}
+        params = {**self.params, **{k: v for k, v in values.items() if k not in _FIELDS}}
+        return dataclasses.replace(self, **top, params=params)
+
+    def grid_points(self) -> list[dict[str, Any]]:
+        """Every combination of the grid's values, in a fixed order ([{}] without a grid)."""
+        if not self.grid:
+            return [{}]
+        keys = sorted(self.grid)
+        return [dict(zip(keys, combo)) for combo in itertools.product(*(self.grid[k] for k in keys))]
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)} - {"params", "grid"}
+
+
+def default_config_path(model: str) -> Path:
+    return CONFIG_DIR / f"{model}.toml"
+
+
+def load_config(path: str | Path | None, model: str) -> TrainConfig:
+    """Read a training config (the model's default in configs/models/ when path is None)."""
+    p = Path(path) if path else default_config_path(model)
+    if not p.is_file():
+        raise ConfigError(f"training config not found: {p}; pass --config FILE or add configs/models/{model}.toml")
+    try:
+        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: not valid TOML ({exc})") from None
+    return config_from_dict(raw, model, str(p))
+
+
+def config_from_dict(raw: dict[str, Any], model: str, where: str = "config") -> TrainConfig:
+    raw = dict(raw)
+    named = raw.pop("model", model)
+    if named != model:
+        raise ConfigError(f"{where}: config is for model {named!r} but --model is {model!r}; pass the matching --config")
+    params = raw.pop("params", {})
+    grid = raw.pop("grid", {})
+    unknown = sorted(set(raw) - _FIELDS)
+    if unknown:
+        raise ConfigError(f"{where}: unknown training config key(s) {', '.join(unknown)}; known: {', '.join(sorted(_FIELDS))}, [params], [grid]")
+    if not isinstance(params, dict) or not isinstance(grid, dict):
+        raise ConfigError(f"{where}: [params] and [grid] must be tables")
+    for key, values in grid.items():
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"{where}: grid key {key!r} must be a non-empty list of values")
+    types = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
+    for key, value in raw.items():
+        if types[key] == "bool" and not isinstance(value, bool):
+            raise ConfigError(f"{where}: training config key {key!r} must be true or false, got {value!r}")
+        if types[key] == "int" and (not isinstance(value, int) or isinstance(value, bool)):
+            raise ConfigError(f"{where}: training config key {key!r} must be an integer, got {value!r}")
+        if types[key] == "float" and not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: training config key {key!r} must be a number, got {value!r}")
+        if types[key] == "float":
+            raw[key] = float(value)
+    return TrainConfig(model=model, params=params, grid=grid, **raw)

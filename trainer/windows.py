@@ -1,0 +1,162 @@
+"""Model inputs for training, built by the runtime's own windowing (engine.classify_runtime).
+
+Train and live must see the same windows: frame choice at the model's fps (nearest frame),
+window length and alignment all come from `TrackWindow`, fed frame *indices* instead of
+images so that a window is a row of indices into a table of per-frame items drawn once by
+`frame_items` (skeleton images are drawn only for frames some window uses). Keypoint
+windows become features with the runtime's `keypoint_features_batch`. TensorFlow-free.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.classify_runtime import TrackWindow, frame_items, item_keys
+from engine.features import FEATURE_VERSION, keypoint_features_batch
+from engine.model_contract import Contract, expected_input_shapes
+from trainer.dataset import Dataset
+
+PER_IMAGE_KINDS = frozenset({"skeleton_image", "skeleton_pyramid"})
+
+
+def training_contract(
+    input_kind: str, labels: tuple[str, ...], window: int, stride: int, fps: float, image_size: int
+) -> Contract:
+    """The contract the exported model will carry, before there is a file."""
+    contract = Contract(
+        path="<training>",
+        labels=tuple(labels),
+        input_kind=input_kind,
+        image_size=int(image_size),
+        window=int(window),
+        stride=int(stride),
+        fps=float(fps),
+        trained_on="",
+        metrics={},
+        feature_version=FEATURE_VERSION if input_kind == "keypoint_sequence" else None,
+        input_names=(),
+        input_shapes=(),
+        output_shape=(),
+    )
+    shapes = expected_input_shapes(contract)
+    return dataclasses.replace(contract, input_shapes=tuple(shapes), output_shape=(None, len(labels)))
+
+
+def window_index(contract: Contract, length: int, source_fps: float, stride: int | None = None) -> np.ndarray:
+    """int64[N, W]: source frame indices of each window of a `length`-frame sequence.
+
+    Exactly the windows the runtime makes (sequence_windows), optionally at another stride.
+    """
+    if stride is not None and stride != contract.stride:
+        contract = dataclasses.replace(contract, stride=int(stride))
+    track = TrackWindow(contract, source_fps)
+    keys = track.keys
+    rows = []
+    for seq in range(length):
+        for window in track.push(seq, 0, {key: np.int64(seq) for key in keys}):
+            rows.append(window.items[keys[0]])
+    return np.array(rows, np.int64).reshape(-1, contract.window)
+
+
+@dataclass(frozen=True)
+class WindowSet:
+    """Windows of many sequences.
+
+    frames: per-frame items table, key -> array[Nf, ...] (keypoint kinds: `features` is
+        already float32[N, W, F] per window, `keypoints` float32[N, W, 18, 3] the windows it
+        was computed from, and `frames` is empty).
+    index: int64[N, W] rows of `frames` per window (empty for keypoint kinds).
+    labels / sequence: int32[N], the window's class and its sequence's index in the dataset.
+    frame_labels: int32[Nf], the class of each frame (per-image models train on frames).
+    frame_keypoints: float32[Nf, 18, 3], what each frame's images were drawn from (image kinds),
+        so that training can draw augmented images.
+    """
+
+    contract: Contract
+    features: np.ndarray | None
+    keypoints: np.ndarray | None
+    frames: dict[str, np.ndarray]
+    index: np.ndarray
+    labels: np.ndarray
+    sequence: np.ndarray
+    frame_labels: np.ndarray
+    frame_keypoints: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def n_sequences(self) -> int:
+        return len(np.unique(self.sequence))
+
+    def inputs(self, rows: np.ndarray | slice) -> list[np.ndarray]:
+        """Model inputs (float32, as the runtime feeds them) of the windows `rows`."""
+        if self.features is not None:
+            return [self.features[rows]]
+        index = self.index[rows]
+        return [self.frames[key][index].astype(np.float32) / np.float32(255.0) for key in item_keys(self.contract)]
+
+    def frame_inputs(self, rows: np.ndarray | slice) -> list[np.ndarray]:
+        """Per-image inputs of the frames `rows` (per-image kinds)."""
+        return [self.frames[key][rows].astype(np.float32) / np.float32(255.0) for key in item_keys(self.contract)]
+
+
+def build_windows(
+    dataset: Dataset, mask: np.ndarray, contract: Contract, stride: int | None = None
+) -> WindowSet:
+    """The windows of the sequences `mask` picks, built as the runtime builds them."""
+    picked = np.flatnonzero(mask) if np.asarray(mask).dtype == bool else np.asarray(mask, np.int64)
+    keys = item_keys(contract)
+    frame_kp, keypoint_rows, feature_rows, tables, indices, labels, sequences, frame_labels = [], [], [], [], [], [], [], []
+    offset = 0
+    for i in picked.tolist():
+        kp = dataset.sequence(i)
+        index = window_index(contract, len(kp), float(dataset.fps[i]), stride)
+        if not len(index):
+            continue  # shorter than one window: the runtime would never classify it either
+        label = int(dataset.labels[i])
+        labels.append(np.full(len(index), label, np.int32))
+        sequences.append(np.full(len(index), i, np.int32))
+        if contract.input_kind == "keypoint_sequence":
+            keypoint_rows.append(kp[index])
+            feature_rows.append(keypoint_features_batch(kp[index]))
+            continue
+        used, local = np.unique(index, return_inverse=True)
+        items = frame_items(contract, kp[used])
+        tables.append({key: items[key] for key in keys})
+        frame_kp.append(kp[used])
+        indices.append(local.reshape(index.shape) + offset)
+        frame_labels.append(np.full(len(used), label, np.int32))
+        offset += len(used)
+    empty_i = np.zeros((0,), np.int32)
+    if contract.input_kind == "keypoint_sequence":
+        features = np.concatenate(feature_rows) if feature_rows else np.zeros((0, contract.window, 0), np.float32)
+        keypoints = np.concatenate(keypoint_rows) if keypoint_rows else np.zeros((0, contract.window, 18, 3), np.float32)
+        frames: dict[str, np.ndarray] = {}
+        index_all = np.zeros((len(features), 0), np.int64)
+    else:
+        features = keypoints = None
+        frames = {key: np.concatenate([t[key] for t in tables]) for key in keys} if tables else {}
+        index_all = np.concatenate(indices) if indices else np.zeros((0, contract.window), np.int64)
+    return WindowSet(
+        contract=contract,
+        features=features,
+        keypoints=keypoints,
+        frames=frames,
+        index=index_all,
+        labels=np.concatenate(labels) if labels else empty_i,
+        sequence=np.concatenate(sequences) if sequences else empty_i,
+        frame_labels=np.concatenate(frame_labels) if frame_labels else empty_i,
+        frame_keypoints=np.concatenate(frame_kp) if frame_kp else None,
+    )
+
+
+def sequence_scores(probs: np.ndarray, sequence: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sequence ids, float32[S, C] mean window probabilities per sequence): one vote each."""
+    ids, inverse = np.unique(sequence, return_inverse=True)
+    sums = np.zeros((len(ids), probs.shape[1]), np.float64)
+    np.add.at(sums, inverse, probs)
+    counts = np.bincount(inverse, minlength=len(ids))[:, None]
+    return ids, (sums / counts).astype(np.float32)
