@@ -383,7 +383,6 @@ def _skeleton_3d(track: np.ndarray, s: Subject) -> np.ndarray:
 
     pitch, roll = np.radians(p["torso_pitch"]), np.radians(p["torso_roll"])
     up = np.stack([np.sin(roll), np.cos(pitch) * np.cos(roll), np.sin(pitch) * np.cos(roll)], axis=-1)
-    fwd = np.stack([np.zeros(T), -np.sin(pitch), np.cos(pitch)], axis=-1)
     neck = root + up * s.torso_m
     side_x = np.array([1.0, 0, 0])
     sh_r = neck - side_x * s.shoulder_width_m / 2 - up * 0.02

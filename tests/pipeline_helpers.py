@@ -127,17 +127,18 @@ def children_of(pid: int) -> list[int]:
     return kids
 
 
-def stage_pids(pattern: str) -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
+def child_stage(engine_pid: int, module: str, timeout: float = 15) -> int:
+    """pid of the engine's child process running `module`, waiting for it to (re)appear."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for pid in children_of(engine_pid):
             try:
-                cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                if module in Path(f"/proc/{pid}/cmdline").read_bytes().decode():
+                    return pid
             except OSError:
                 continue
-            if pattern in cmd:
-                pids.append(int(entry.name))
-    return pids
+        time.sleep(0.05)
+    raise AssertionError(f"no {module} process under the engine")
 
 
 def synthetic_frames(n_frames: int, action: int = 1, subject_id: int = 9, size: tuple[int, int] = (640, 480)) -> tuple[list[np.ndarray], np.ndarray]:

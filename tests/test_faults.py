@@ -15,7 +15,7 @@ import zmq
 from engine.schema import LABELS_TOPIC
 from engine.security import generate_keys
 from engine.synthetic import ACTIONS
-from pipeline_helpers import Engine, Subscriber, children_of, engine_cmd, free_port, REPO
+from pipeline_helpers import REPO, Engine, Subscriber, child_stage, children_of, engine_cmd, free_port
 from tiny_models import build_tiny_model
 
 LONG_SOURCE = "synthetic:?loops=1&subjects=8-10&seed=3"
@@ -27,17 +27,8 @@ def per_frame_model(tmp_path_factory) -> Path:
                             window=1, stride=1, fps=30)
 
 
-def child(engine: Engine, module: str, timeout: float = 15) -> int:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for pid in children_of(engine.proc.pid):
-            try:
-                if module in Path(f"/proc/{pid}/cmdline").read_bytes().decode():
-                    return pid
-            except OSError:
-                pass
-        time.sleep(0.05)
-    raise AssertionError(f"no {module} under the engine")
+def child(engine: Engine, module: str) -> int:
+    return child_stage(engine.proc.pid, module)
 
 
 def test_each_stage_killed_in_turn_during_a_lossless_run(tmp_path: Path, per_frame_model: Path) -> None:
@@ -112,7 +103,7 @@ def test_crash_loop_gives_up_with_one_line(per_frame_model: Path) -> None:
 
 
 def test_startup_error_in_a_stage_stops_the_run_without_restarts(per_frame_model: Path, tmp_path: Path) -> None:
-    result = subprocess.run(engine_cmd("run", "--source", "camera:0" if False else "synthetic:", "--pose", "openpose",
+    result = subprocess.run(engine_cmd("run", "--source", "synthetic:", "--pose", "openpose",
                                        "--pose-weights", str(tmp_path), "--model", str(per_frame_model), "--quiet",
                                        "--publish", f"tcp://127.0.0.1:{free_port()}"),
                             capture_output=True, text=True, timeout=60, cwd=REPO)

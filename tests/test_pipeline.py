@@ -8,12 +8,11 @@ from collections import defaultdict
 from pathlib import Path
 
 import cv2
-import numpy as np
 import pytest
 
 from engine.schema import LABEL_FIELDS
 from engine.synthetic import ACTIONS
-from pipeline_helpers import Engine, children_of, synthetic_frames, write_mhad_fixture
+from pipeline_helpers import Engine, child_stage, children_of, synthetic_frames, write_mhad_fixture
 from pose.base import People
 from pose.keypoints_file import KeypointsWriter
 from tiny_models import build_tiny_model
@@ -97,26 +96,12 @@ def test_video_file_and_image_folder_sources(tmp_path: Path, per_frame_model: Pa
         assert seqs_by_stream(engine.labels) == {source: list(range(45))}
 
 
-def _child_stage(engine_pid: int, module: str, timeout: float = 10) -> int:
-    """pid of the engine's child running `module`, waiting for it to (re)appear."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for pid in children_of(engine_pid):
-            try:
-                if module in Path(f"/proc/{pid}/cmdline").read_bytes().decode():
-                    return pid
-            except OSError:
-                continue
-        time.sleep(0.1)
-    raise AssertionError(f"no {module} process under the engine")
-
-
 def test_killed_stages_are_restarted_and_labels_resume(window_model: Path) -> None:
     engine = Engine("--source", "synthetic:", "--model", str(window_model), "--pose-workers", "2", "--duration", "60")
     try:
         assert engine.subscriber.wait_for(20, timeout=30)
         for module in ("stages.pose", "stages.render"):
-            os.kill(_child_stage(engine.proc.pid, module), signal.SIGKILL)
+            os.kill(child_stage(engine.proc.pid, module), signal.SIGKILL)
             before = len(engine.labels)
             assert engine.subscriber.wait_for(before + 20, timeout=15), f"labels did not resume after killing {module}"
     finally:
