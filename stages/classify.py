@@ -19,6 +19,7 @@ from engine.schema import LABELS_TOPIC, LabelMessage
 from engine.stagekit import RollingStats, StageMeter, StatusReporter, Stop, add_common_args, bounded, curve_keys, run_stage
 
 POLL_MS = 50
+PUBLISH_GRACE_S = 0.5
 
 
 class StreamAudit:
@@ -64,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     pub.setsockopt(zmq.SNDHWM, 10000)
     pub.setsockopt(zmq.LINGER, 500)
     transport.bind(pub, args.publish, "labels publisher", curve_keys(args))
+    # Subscribers reconnect about every 100 ms; after a restart, give them time to subscribe again
+    # before labels flow, or the first ones are published to nobody.
+    time.sleep(PUBLISH_GRACE_S)
     status = StatusReporter(ctx, args.status, "classify", args.worker)
     meter, label_stats = StageMeter(), RollingStats()
     audit = StreamAudit()

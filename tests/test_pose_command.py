@@ -72,7 +72,7 @@ def test_video_json_lines_follow_the_frames(capsys):
     assert code == 0
     lines = [json.loads(line) for line in stdout.splitlines()]
     assert [r["seq"] for r in lines] == list(range(5))
-    assert {r["stream"] for r in lines} == {"synthetic:A02"}
+    assert {r["stream"] for r in lines} == {SYNTHETIC}  # a source's stream id is its whole string
     expected = truth(SYNTHETIC, 5)
     for record, kp in zip(lines, expected):
         assert record["size"] == [640, 480]
@@ -94,7 +94,7 @@ def test_annotated_video_and_keypoints_file(capsys, tmp_path, suffix):
     assert count == 12
     recorded = KeypointsFile(kp_file)
     assert len(recorded) == 12
-    np.testing.assert_allclose(recorded.get("synthetic:A02", 11).keypoints[0], truth(SYNTHETIC, 12)[11], atol=1e-4)
+    np.testing.assert_allclose(recorded.get(SYNTHETIC, 11).keypoints[0], truth(SYNTHETIC, 12)[11], atol=1e-4)
 
 
 def test_bad_inputs_fail_with_one_line(capsys, tmp_path, monkeypatch):
