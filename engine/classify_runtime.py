@@ -80,8 +80,8 @@ class TrackWindow:
     """One track's frames resampled to the model's fps, keeping the last W model frames.
 
     Model frame k sits at time k / model_fps after the track's first frame; it takes the source
-    frame nearest in time (the earlier one on a tie), and is settled as soon as a source frame
-    at or after it arrives. A gap longer than `max_gap_s` or a step back in seq restarts the window.
+    frame nearest in time (the earlier one on a tie), and is settled as soon as that frame has
+    arrived: the source rate says where the next frame will fall, so no frame is waited for. A gap longer than `max_gap_s` or a step back in seq restarts the window.
     """
 
     def __init__(self, contract: Contract, source_fps: float, max_gap_s: float = 0.5) -> None:
@@ -90,6 +90,7 @@ class TrackWindow:
         self.window, self.stride, self.model_fps = contract.window, contract.stride, contract.fps
         self.keys = item_keys(contract)
         self.source_fps = float(source_fps)
+        self._half_frame_s = 0.5 / self.source_fps
         # Never restart for gaps of a few source frames, however low the source rate.
         self.max_gap_s = max(max_gap_s, 2.5 / self.source_fps)
         self._buffers: dict[str, np.ndarray] = {}
@@ -120,7 +121,9 @@ class TrackWindow:
         ready: list[Window] = []
         while True:
             tau = self._next / self.model_fps
-            if tau > t + _TIME_EPS_S:
+            # Frame k is the nearest for every model time up to half a source frame after it, so
+            # those are settled now: waiting for frame k+1 would add a source frame of latency.
+            if tau > t + self._half_frame_s + _TIME_EPS_S:
                 break
             last = self._last
             chosen = last if last is not None and tau - last[1] <= t - tau + _TIME_EPS_S else current

@@ -99,13 +99,14 @@ class LiveReader(threading.Thread):
         t0, seq = time.monotonic(), 0
         try:
             while not self.stop:
+                if self.paced:
+                    # Wait first, then read: the frame is stamped when it "arrives", as a camera's would be.
+                    delay = t0 + reader.position() / reader.fps - time.monotonic()
+                    if delay > 0:
+                        time.sleep(delay)
                 frame = reader.read()
                 if frame is None:
                     break
-                if self.paced:
-                    delay = t0 + frame.seq / reader.fps - time.monotonic()
-                    if delay > 0:
-                        time.sleep(delay)
                 self.slot.put(frame_message(frame, reader.fps, True, self.slot.dropped))
                 seq = frame.seq + 1
         finally:
