@@ -42,6 +42,14 @@ def item_keys(contract: Contract) -> tuple[str, ...]:
     return ("image",)
 
 
+def item_spec(contract: Contract, key: str) -> tuple[np.dtype, tuple[int, ...]]:
+    """dtype and per-person shape of one item `frame_items` makes (what a classify input must carry)."""
+    if key == "keypoints":
+        return np.dtype(np.float32), (N_JOINTS, 3)
+    size = int(key.rsplit("_", 1)[1]) if key.startswith("image_") else contract.image_size
+    return np.dtype(np.uint8), (size, size, 3)
+
+
 def frame_items(contract: Contract, keypoints: np.ndarray) -> dict[str, np.ndarray]:
     """Per-person items for one frame: float32[P, 18, 3] keypoints -> arrays whose first axis is P.
 

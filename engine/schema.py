@@ -44,3 +44,14 @@ class LabelMessage:
 
 
 LABEL_FIELDS: tuple[str, ...] = tuple(LabelMessage.__dataclass_fields__)
+_LABEL_TYPES: dict[str, tuple[type, ...]] = {
+    "stream": (str,), "track": (int,), "seq_from": (int,), "seq_to": (int,), "t_capture_ns": (int,),
+    "t_publish_ns": (int,), "label": (str,), "score": (int, float), "topk": (list,), "model": (str,),
+}
+
+
+def is_label(value: object) -> bool:
+    """True for a map with every label field of the right type (what a subscriber may trust)."""
+    return isinstance(value, dict) and all(
+        isinstance(value.get(k), types) and not isinstance(value.get(k), bool) for k, types in _LABEL_TYPES.items()
+    )

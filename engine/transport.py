@@ -7,6 +7,7 @@ counted drop, never a crash.
 from __future__ import annotations
 
 import errno
+import math
 from dataclasses import dataclass
 
 import msgpack
@@ -90,7 +91,7 @@ def _array_from_frame(spec: object, frame: zmq.Frame | bytes, limits: Limits) ->
     ):
         raise MalformedMessage(f"array {name!r}: bad shape {shape!r}")
     itemsize = np.dtype(dtype).itemsize
-    expected = int(np.prod(shape, dtype=np.int64)) * itemsize if shape else itemsize
+    expected = math.prod(shape) * itemsize  # Python ints: a hostile shape cannot overflow the check
     buffer = frame.buffer if isinstance(frame, zmq.Frame) else memoryview(frame)
     if expected > limits.max_array_bytes or expected != buffer.nbytes:
         raise MalformedMessage(f"array {name!r}: {buffer.nbytes} bytes, shape {shape} {dtype} needs {expected}")
@@ -108,6 +109,45 @@ def decode(parts: list, limits: Limits = DEFAULT_LIMITS) -> Message:
         raise MalformedMessage(f"header lists {len(specs)} arrays, message carries {len(parts) - 1}")
     arrays = dict(_array_from_frame(s, f, limits) for s, f in zip(specs, parts[1:]))
     return Message(header, arrays)
+
+
+# --- content checks a stage applies to what it takes from a message (all raise MalformedMessage) ---
+
+
+def people_count(msg: Message, required: tuple[str, ...]) -> int:
+    """P, the people in a message whose arrays all have one row per person; `keypoints` must be float32[P, 18, 3]."""
+    missing = [name for name in required if name not in msg.arrays]
+    if missing:
+        raise MalformedMessage(f"message lacks {', '.join(missing)}")
+    if any(a.ndim == 0 for a in msg.arrays.values()):
+        raise MalformedMessage("a per-person array has no person axis")
+    counts = {len(a) for a in msg.arrays.values() if a.ndim}
+    if len(counts) > 1:
+        raise MalformedMessage(f"arrays disagree on the number of people: {sorted(counts)}")
+    if "keypoints" in msg.arrays:
+        check_keypoints(msg.arrays["keypoints"])
+    return counts.pop() if counts else 0
+
+
+def check_keypoints(array: np.ndarray, name: str = "keypoints") -> np.ndarray:
+    if array.dtype != np.float32 or array.ndim != 3 or array.shape[1:] != (18, 3):
+        raise MalformedMessage(f"{name} must be float32[P, 18, 3], got {array.dtype}{list(array.shape)}")
+    return array
+
+
+def header_number(header: dict, key: str, default: float, lo: float, hi: float) -> float:
+    value = header.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
+        raise MalformedMessage(f"header {key}={value!r} is not a number in [{lo}, {hi}]")
+    return float(value)
+
+
+def header_ints(header: dict, key: str, count: int | None = None, lo: int = -(2**31), hi: int = 2**31 - 1) -> list[int]:
+    value = header.get(key, [])
+    if (not isinstance(value, list) or (count is not None and len(value) != count)
+            or not all(isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi for v in value)):
+        raise MalformedMessage(f"header {key} must be a list of {count or 'n'} integers")
+    return value
 
 
 def recv(sock: zmq.Socket, flags: int = 0, limits: Limits = DEFAULT_LIMITS) -> Message:

@@ -72,6 +72,29 @@ class LatestSlot:
             return item
 
 
+class ArrivalRate:
+    """The frame rate a live source really delivers, from its first arrivals.
+
+    Containers often claim a rate they do not keep (MJPEG over HTTP reports FFmpeg's 25 fps guess,
+    webcams slow down in low light); the classifier resamples by this rate, so it must be the real
+    one. Measured once, then fixed: a rate that moved would restart every track's window.
+    """
+
+    SAMPLES = 12
+
+    def __init__(self) -> None:
+        self._times: list[int] = []
+        self.fps: float | None = None
+
+    def add(self, t_ns: int) -> float | None:
+        if self.fps is None:
+            self._times.append(t_ns)
+            if len(self._times) > self.SAMPLES:
+                interval_s = float(np.median(np.diff(self._times))) / 1e9
+                self.fps = round(1.0 / interval_s, 1) if interval_s > 0 else None
+        return self.fps
+
+
 class LiveReader(threading.Thread):
     """Reads one source as fast as it produces (paced to its fps for recorded media) into a slot."""
 
@@ -79,6 +102,8 @@ class LiveReader(threading.Thread):
         super().__init__(daemon=True)
         self.spec, self.mhad_root, self.paced, self.stop, self.exit_on_loss = spec, mhad_root, paced, stop, exit_on_loss
         self.slot = LatestSlot()
+        self._next_seq = 0
+        self.rate = ArrivalRate()
 
     def run(self) -> None:
         try:
@@ -136,12 +161,15 @@ class LiveReader(threading.Thread):
             backoff = min(backoff * 2, RECONNECT_MAX_S)
 
     def _play_live(self, reader: StreamReader) -> None:
+        """One connection; frame numbers go on from the last connection's, so the stream stays one stream."""
         try:
             while not self.stop:
                 frame = reader.read()
                 if frame is None:
                     return
-                self.slot.put(frame_message(frame, reader.fps, True, self.slot.dropped))
+                frame.seq, self._next_seq = self._next_seq, self._next_seq + 1
+                fps = self.rate.add(frame.t_capture_ns) or reader.fps
+                self.slot.put(frame_message(frame, fps, True, self.slot.dropped))
         finally:
             reader.close()
 

@@ -14,7 +14,7 @@ import numpy as np
 import zmq
 
 from engine import transport
-from engine.classify_runtime import ClassifierRuntime, ClassifyOptions
+from engine.classify_runtime import ClassifierRuntime, ClassifyOptions, item_spec
 from engine.schema import LABELS_TOPIC, LabelMessage
 from engine.stagekit import RollingStats, StageMeter, StatusReporter, Stop, add_common_args, bounded, curve_keys, run_stage
 
@@ -90,10 +90,13 @@ def main(argv: list[str] | None = None) -> int:
                 msg = transport.recv(inbox)
                 header = msg.header
                 if not header.get("eos"):
-                    tracks = np.asarray(header.get("tracks", []), dtype=np.int32)
-                    kp = msg.arrays.get("keypoints")
-                    if kp is None or len(kp) != len(tracks) or any(len(a) != len(tracks) for a in msg.arrays.values()):
-                        raise transport.MalformedMessage("rendered message needs one track id per person")
+                    people = transport.people_count(msg, runtime.keys)
+                    tracks = np.asarray(transport.header_ints(header, "tracks", people), dtype=np.int32)
+                    fps = transport.header_number(header, "fps", runtime.contract.fps, 0.1, 1000.0)
+                    for key in runtime.keys:
+                        dtype, shape = item_spec(runtime.contract, key)
+                        if msg.arrays[key].dtype != dtype or msg.arrays[key].shape[1:] != shape:
+                            raise transport.MalformedMessage(f"{key} must be {dtype}[P, {shape}] for this model")
             except transport.MalformedMessage:
                 malformed += 1
                 continue
@@ -106,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             t0 = time.perf_counter_ns()
             audit.see(msg.stream, msg.seq)
-            results = runtime.update(msg.stream, msg.seq, float(header.get("fps") or runtime.contract.fps), tracks,
+            results = runtime.update(msg.stream, msg.seq, fps, tracks,
                                      msg.arrays, header["t_capture_ns"])
             for result in results:
                 t_publish_ns = time.time_ns()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import time
 
+import numpy as np
 import zmq
 
 from engine import transport
@@ -58,8 +59,11 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 msg = transport.recv(inbox)
                 frame = msg.arrays.get("frame") if not msg.header.get("eos") else None
-                if not msg.header.get("eos") and (frame is None or frame.ndim != 3 or frame.shape[2] != 3):
-                    raise transport.MalformedMessage("frame message without a uint8[H, W, 3] 'frame' array")
+                if not msg.header.get("eos"):
+                    if frame is None or frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3 or 0 in frame.shape:
+                        raise transport.MalformedMessage("frame message without a uint8[H, W, 3] 'frame' array")
+                    if "keypoints_gt" in msg.arrays:
+                        transport.check_keypoints(msg.arrays["keypoints_gt"], "keypoints_gt")
             except transport.MalformedMessage:
                 malformed += 1
                 continue

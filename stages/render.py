@@ -117,9 +117,11 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 msg = transport.recv(inbox)
                 if not msg.header.get("eos"):
-                    kp, boxes = msg.arrays.get("keypoints"), msg.arrays.get("boxes")
-                    if kp is None or boxes is None or kp.ndim != 3 or kp.shape[1:] != (18, 3) or len(boxes) != len(kp):
-                        raise transport.MalformedMessage("pose message needs keypoints float32[P,18,3] and boxes[P,4]")
+                    transport.people_count(msg, ("keypoints", "boxes"))
+                    boxes = msg.arrays["boxes"]
+                    if boxes.ndim != 2 or boxes.shape[1] != 4:
+                        raise transport.MalformedMessage("boxes must be [P, 4]")
+                    transport.header_ints(msg.header, "size", 2, 0, 1 << 16)
             except transport.MalformedMessage:
                 malformed += 1
                 continue

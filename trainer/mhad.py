@@ -1,7 +1,7 @@
 """Berkeley MHAD to a dataset file: the engine's own pose backend over every Kinect sequence.
 
 Layout: <root>/Kinect/Kin01/SXX/AYY/RZZ/kin_k01_sXX_aYY_rZZ_color_NNNNN.ppm (640x480, 30 fps).
-Sequences run in parallel worker processes (spawn); each worker writes one cache `.npz` per
+Sequences run in parallel worker processes (subprocesses fed JSON); each worker writes one cache `.npz` per
 sequence (keypoints float32[T, 18, 3]), so a rerun skips what is cached and nothing large
 crosses a process boundary. A sequence that is absent (S04/A08/R05 does not exist) or has no
 frames is reported and skipped. Per frame the person kept is the tracked one kept before,
@@ -9,9 +9,13 @@ else the largest, most confident one.
 """
 from __future__ import annotations
 
-import multiprocessing
+import json
 import os
+import selectors
+import subprocess
+import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -98,49 +102,33 @@ def pick_person(keypoints: np.ndarray, boxes: np.ndarray, tracks: np.ndarray, pr
     return keypoints[i].astype(np.float32), int(tracks[i])
 
 
-# ------------------------------------------------------------------ worker process state
-_STATE: dict = {}
+# ------------------------------------------------------------------ worker processes
+# Workers are plain subprocesses (`python -m trainer.mhad --worker`) that get their jobs as JSON
+# lines on stdin and answer one JSON line per sequence: no pickle crosses a process boundary.
 
 
-def _init_worker(options: dict, kinect: int) -> None:
-    import cv2
-
-    from pose import PoseOptions, create_backend
-
-    cv2.setNumThreads(1)
-    _STATE["backend"] = create_backend(PoseOptions(**options))
-    _STATE["name"] = options.get("backend", "")
-    _STATE["kinect"] = kinect
-
-
-def _run_job(job: Job) -> tuple[str, int, str | None]:
+def _run_job(backend, job: Job, kinect: int, backend_name: str) -> tuple[str, int, str | None]:
     """Pose over one sequence, written to its cache; returns (id, frames, error or None)."""
     import cv2
 
-    try:
-        from pose.tracking import Tracker
-    except ImportError:  # the tracker is optional: without it, the largest person per frame
-        Tracker = None  # type: ignore[assignment]
+    from pose.tracking import Tracker
 
     try:
-        backend = _STATE["backend"]
-        tracker = Tracker() if Tracker is not None else None
+        tracker = Tracker()
         stream = f"mhad:{job.id}"
-        paths = frame_paths(job, _STATE["kinect"])
+        paths = frame_paths(job, kinect)
         out = np.zeros((len(paths), N_JOINTS, 3), np.float32)
         previous = -1
         for seq, path in enumerate(paths):
             frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
             if frame is None:
                 return job.id, 0, f"cannot read frame {path}"
-            people = backend.estimate(frame, stream=stream, seq=seq)
-            if tracker is not None:
-                people = tracker.update(people, (frame.shape[1], frame.shape[0]))
+            people = tracker.update(backend.estimate(frame, stream=stream, seq=seq), (frame.shape[1], frame.shape[0]))
             out[seq], previous = pick_person(people.keypoints, people.boxes, people.tracks, previous)
         fd, tmp = tempfile.mkstemp(prefix=Path(job.cache).stem, suffix=".npz", dir=Path(job.cache).parent)
         os.close(fd)
         try:
-            np.savez(tmp, keypoints=out, version=np.int64(CACHE_VERSION), backend=np.array(_STATE["name"]))
+            np.savez(tmp, keypoints=out, version=np.int64(CACHE_VERSION), backend=np.array(backend_name))
             os.replace(tmp, job.cache)
         finally:
             if os.path.exists(tmp):
@@ -148,6 +136,54 @@ def _run_job(job: Job) -> tuple[str, int, str | None]:
         return job.id, len(paths), None
     except Exception as exc:  # one bad sequence is reported, the rest goes on
         return job.id, 0, f"{type(exc).__name__}: {exc}"
+
+
+def _worker_main() -> int:
+    """Worker process: first stdin line the options, then one job per line; one result line per job."""
+    import cv2
+
+    from pose import PoseOptions, create_backend
+
+    cv2.setNumThreads(1)
+    setup = json.loads(sys.stdin.readline())
+    backend = create_backend(PoseOptions(**setup["options"]))
+    for line in sys.stdin:
+        job = Job(**json.loads(line))
+        job_id, frames, error = _run_job(backend, job, setup["kinect"], setup["options"]["backend"])
+        print(json.dumps({"id": job_id, "frames": frames, "error": error}), flush=True)
+    backend.close()
+    return 0
+
+
+def _run_workers(todo: list[Job], workers: int, options: dict, kinect: int) -> Iterator[dict]:
+    """Jobs dealt round-robin to `workers` subprocesses; yields each result as it comes."""
+    count = max(1, min(workers, len(todo)))
+    procs = []
+    for i in range(count):
+        proc = subprocess.Popen([sys.executable, "-m", "trainer.mhad", "--worker"], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, text=True)
+        lines = [json.dumps({"options": options, "kinect": kinect})] + [json.dumps(asdict(j)) for j in todo[i::count]]
+        proc.stdin.write("\n".join(lines) + "\n")
+        proc.stdin.close()
+        procs.append(proc)
+    try:
+        with selectors.DefaultSelector() as selector:
+            for proc in procs:
+                selector.register(proc.stdout, selectors.EVENT_READ)
+            open_pipes = len(procs)
+            while open_pipes:
+                for key, _ in selector.select():
+                    line = key.fileobj.readline()
+                    if not line:
+                        selector.unregister(key.fileobj)
+                        open_pipes -= 1
+                        continue
+                    yield json.loads(line)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
 
 
 def prepare_mhad(
@@ -177,13 +213,13 @@ def prepare_mhad(
     bar = Progress(len(jobs), f"pose ({backend}, {workers} workers)", progress)
     bar.advance(n_cached, "cached")
     failed = []
-    if todo:
-        ctx = multiprocessing.get_context("spawn")
-        with ctx.Pool(max(1, min(workers, len(todo))), initializer=_init_worker, initargs=(options, kinect)) as pool:
-            for job_id, _, error in pool.imap_unordered(_run_job, todo):
-                if error:
-                    failed.append(f"{job_id}: {error}")
-                bar.advance(1, job_id)
+    done = set()
+    for result in _run_workers(todo, workers, options, kinect) if todo else ():
+        done.add(result["id"])
+        if result["error"]:
+            failed.append(f"{result['id']}: {result['error']}")
+        bar.advance(1, result["id"])
+    failed += [f"{job.id}: its worker process died" for job in todo if job.id not in done]
     sequences, labels, subjects, ids = [], [], [], []
     for job in jobs:
         kp = _cached(job, backend)
@@ -197,3 +233,9 @@ def prepare_mhad(
         raise DatasetError(f"MHAD root {root}: every sequence failed; first error: {failed[0] if failed else 'none'}")
     path = save(from_sequences(sequences, labels, ACTIONS, subjects, FPS, ids=ids), out)
     return PrepareResult(path, len(sequences), n_cached, missing + failed)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--worker"]:
+        sys.exit(_worker_main())
+    sys.exit("usage: python -m trainer.mhad --worker (started by `engine prepare mhad`)")

@@ -6,7 +6,7 @@ import json
 import sys
 import time
 
-from engine.schema import DEFAULT_PUBLISH, LABELS_TOPIC
+from engine.schema import DEFAULT_PUBLISH, LABELS_TOPIC, is_label
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -29,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
     ctx = zmq.Context.instance()
     sock = ctx.socket(zmq.SUB)
     sock.setsockopt(zmq.SUBSCRIBE, LABELS_TOPIC)
+    sock.setsockopt(zmq.MAXMSGSIZE, 1 << 20)  # a label is a few hundred bytes: refuse floods
     transport.connect(sock, args.connect, "listen", keys)
     deadline = time.monotonic() + args.timeout if args.timeout else None
     received = bad = 0
@@ -41,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
                 if len(parts) != 2:
                     raise ValueError("not two frames")
                 label = msgpack.unpackb(parts[1], raw=False)
-                if not isinstance(label, dict) or "label" not in label:
+                if not is_label(label):
                     raise ValueError("not a label map")
             except Exception:
                 bad += 1
