@@ -396,12 +396,12 @@ class Supervisor:
             stage.proc.wait()
 
     def _resume_args(self, stage: StageProcess, last: dict) -> list[str]:
-        """A restarted capture continues a recorded source where it was, not from its first frame."""
+        """A restarted capture continues where it was: a recorded source from its frame, a live one numbering on."""
         if stage.report_key != ("capture", 0) or not last.get("position") and not last.get("ended"):
             return []
-        if self.options.realtime or last.get("live"):
-            return []
-        position = {s: max(0, int(n) - RESUME_MARGIN) for s, n in last.get("position", {}).items()}
+        # Lossless: re-send the frames that sat in the dead capture's queue. Live: number on (those are gone).
+        margin = 0 if last.get("live") else RESUME_MARGIN
+        position = {s: max(0, int(n) - margin) for s, n in last.get("position", {}).items()}
         return ["--resume", json.dumps({"ended": last.get("ended", []), "next": position})]
 
     def counters(self, key: tuple[str, int]) -> dict:

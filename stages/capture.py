@@ -98,11 +98,14 @@ class ArrivalRate:
 class LiveReader(threading.Thread):
     """Reads one source as fast as it produces (paced to its fps for recorded media) into a slot."""
 
-    def __init__(self, spec: SourceSpec, mhad_root: str | None, paced: bool, stop: Stop, exit_on_loss: bool) -> None:
+    def __init__(self, spec: SourceSpec, mhad_root: str | None, paced: bool, stop: Stop, exit_on_loss: bool,
+                 resume: dict) -> None:
         super().__init__(daemon=True)
         self.spec, self.mhad_root, self.paced, self.stop, self.exit_on_loss = spec, mhad_root, paced, stop, exit_on_loss
+        self.resume = resume
         self.slot = LatestSlot()
-        self._next_seq = 0
+        # A restarted capture numbers on from where the last one was: the stream stays one stream.
+        self._next_seq = int(resume.get("next", {}).get(spec.text, 0))
         self.rate = ArrivalRate()
 
     def run(self) -> None:
@@ -111,6 +114,10 @@ class LiveReader(threading.Thread):
                 self._run_live()
             else:
                 for reader in open_streams(self.spec):
+                    if reader.stream in self.resume.get("ended", ()):
+                        reader.close()
+                        continue
+                    reader.skip_to(int(self.resume.get("next", {}).get(reader.stream, 0)))
                     self._play(reader)
                     if self.stop:
                         break
@@ -121,7 +128,7 @@ class LiveReader(threading.Thread):
 
     def _play(self, reader: StreamReader) -> bool:
         """Play one stream to its end; False if it ended early (a live source lost)."""
-        t0, seq = time.monotonic(), 0
+        t0, seq = time.monotonic() - reader.position() / reader.fps, reader.position()
         try:
             while not self.stop:
                 if self.paced:
@@ -271,7 +278,8 @@ class Capture:
             self._report(False)
 
     def _run_live(self, specs: list[SourceSpec]) -> None:
-        threads = [LiveReader(s, self.args.mhad_root, not s.live, self.stop, self.args.exit_on_source_loss) for s in specs]
+        threads = [LiveReader(s, self.args.mhad_root, not s.live, self.stop, self.args.exit_on_source_loss, self.resume)
+                   for s in specs]
         for t in threads:
             t.start()
         while not self.stop:

@@ -129,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
                 late += 1  # a frame given up on before its stream ended
                 continue
             state = streams.get(msg.stream)
+            if state is not None and state.buffer.expected is not None and msg.seq + args.reorder_capacity < state.buffer.expected:
+                state = None  # far behind what came before: the stream started over (a source restarted elsewhere)
             if state is None:
                 state = streams[msg.stream] = StreamState(ReorderBuffer(args.reorder_capacity, args.reorder_timeout))
             for _, ready in state.buffer.push(msg.seq, msg, now):
