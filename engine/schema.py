@@ -54,4 +54,8 @@ def is_label(value: object) -> bool:
     """True for a map with every label field of the right type (what a subscriber may trust)."""
     return isinstance(value, dict) and all(
         isinstance(value.get(k), types) and not isinstance(value.get(k), bool) for k, types in _LABEL_TYPES.items()
+    ) and all(
+        isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str)
+        and isinstance(pair[1], int | float) and not isinstance(pair[1], bool)
+        for pair in value["topk"]
     )

@@ -113,6 +113,9 @@ class StatusReporter:
 # stages busy, few enough that a stage killed mid-run takes only a few frames with it.
 LINK_HWM = 16
 LINK_KERNEL_BUFFER_BYTES = 64 * 1024
+# Larger than any message a stage accepts (a 4K frame is 25 MB): a bigger one is cut off by ZeroMQ
+# before it is held in memory.
+MAX_MESSAGE_BYTES = 96 * 1024 * 1024
 
 
 def bounded(sock: zmq.Socket, hwm: int = LINK_HWM) -> zmq.Socket:
@@ -121,6 +124,7 @@ def bounded(sock: zmq.Socket, hwm: int = LINK_HWM) -> zmq.Socket:
     sock.setsockopt(zmq.RCVHWM, hwm)
     sock.setsockopt(zmq.SNDBUF, LINK_KERNEL_BUFFER_BYTES)
     sock.setsockopt(zmq.RCVBUF, LINK_KERNEL_BUFFER_BYTES)
+    sock.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
     return sock
 
 

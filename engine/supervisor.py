@@ -44,6 +44,8 @@ CARRIED = ("frames", "malformed", "lost", "late", "gaps", "labels", "dropped")
 # A restarted capture re-sends this many frames before the last one it reported, so the frames
 # that sat in its queue when it died are not lost; the renderer drops the ones it already had.
 RESUME_MARGIN = 32
+# Frames held by render while one is late, when whole frames travel with the keypoints.
+REORDER_CAPACITY_WITH_FRAMES = 96
 # After the PUB socket is bound, time for subscriptions that were waiting to reach it.
 SUBSCRIBE_GRACE_S = 0.2
 
@@ -163,6 +165,8 @@ class Supervisor:
         wants_frames = bool(o.view or o.record or o.monitor)  # an explicit --monitor is for a remote viewer
         monitor = o.monitor or (f"{ipc}/monitor" if wants_frames or o.keypoints_out else None)
         render_args = ["--input", poses, "--output", rendered, "--model", o.model, "--reorder-timeout", str(o.reorder_timeout)]
+        if wants_frames:
+            render_args += ["--reorder-capacity", str(REORDER_CAPACITY_WITH_FRAMES)]  # ~90 MB of 640x480 frames, not ~1 GB
         live = o.realtime or any(parse_source(s, o.mhad_root).live for s in o.source)
         # A recording of a recorded source is lossless (the source waits for the recorder); of a live one, never in the way.
         record_feed = f"{ipc}/record" if (o.record or o.keypoints_out) and not live else None

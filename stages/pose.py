@@ -12,7 +12,7 @@ import numpy as np
 import zmq
 
 from engine import transport
-from engine.stagekit import StageMeter, StatusReporter, Stop, add_common_args, bounded, curve_keys, run_stage
+from engine.stagekit import StageMeter, StatusReporter, Stop, MAX_MESSAGE_BYTES, add_common_args, bounded, curve_keys, run_stage
 from pose import PoseOptions, create_backend
 
 POLL_MS = 100
@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     ctx = zmq.Context.instance()
     inbox = ctx.socket(zmq.PULL)
     inbox.setsockopt(zmq.RCVHWM, args.hwm)
+    inbox.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
     keys = curve_keys(args)
     transport.connect(inbox, args.input, "pose input", keys)
     outbox = ctx.socket(zmq.PUSH)
