@@ -39,9 +39,10 @@ import numpy as np
 import zmq
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from engine.paths import default_model  # noqa: E402
+from pipeline_helpers import children_of  # noqa: E402
 from engine.schema import LABELS_TOPIC  # noqa: E402
 
 WARM_UP_S = 5.0  # a (re)started process's first seconds: imports and buffers, not growth
@@ -49,19 +50,6 @@ ROLE_COLOURS = {"capture": (200, 120, 0), "render": (0, 160, 0), "classify": (0,
 
 
 # ------------------------------------------------------------------------------ processes
-
-
-def children_of(pid: int) -> list[int]:
-    kids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                kids.append(int(entry.name))
-    return kids
 
 
 def stage_role(pid: int) -> str | None:

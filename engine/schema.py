@@ -1,7 +1,10 @@
 """The message contract between stages and the public label message: written once, imported everywhere."""
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
+
+import msgpack
 
 SCHEMA_VERSION = 1
 LABELS_TOPIC = b"labels"
@@ -48,6 +51,28 @@ _LABEL_TYPES: dict[str, tuple[type, ...]] = {
     "stream": (str,), "track": (int,), "seq_from": (int,), "seq_to": (int,), "t_capture_ns": (int,),
     "t_publish_ns": (int,), "label": (str,), "score": (int, float), "topk": (list,), "model": (str,),
 }
+
+
+MAX_LABEL_BYTES = 64 * 1024
+
+
+class BadLabel(ValueError):
+    """A message on the labels topic that is not a label; counted and dropped."""
+
+
+def decode_label(parts: list) -> dict:
+    """The label map of a (topic, payload) message from the labels PUB, checked field by field."""
+    if len(parts) != 2 or bytes(parts[0]) != LABELS_TOPIC:
+        raise BadLabel("not a two-frame message on topic 'labels'")
+    if len(parts[1]) > MAX_LABEL_BYTES:
+        raise BadLabel(f"label of {len(parts[1])} bytes over the {MAX_LABEL_BYTES} limit")
+    try:
+        label = msgpack.unpackb(parts[1], raw=False, max_str_len=MAX_LABEL_BYTES, max_array_len=1024, max_map_len=64)
+    except Exception as exc:  # msgpack raises several unrelated types on bad input
+        raise BadLabel(f"payload is not msgpack: {type(exc).__name__}") from None
+    if not is_label(label) or not math.isfinite(label["score"]):
+        raise BadLabel("payload lacks label fields or has them of the wrong types")
+    return label
 
 
 def is_label(value: object) -> bool:

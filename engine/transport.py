@@ -114,14 +114,16 @@ def decode(parts: list, limits: Limits = DEFAULT_LIMITS) -> Message:
 # --- content checks a stage applies to what it takes from a message (all raise MalformedMessage) ---
 
 
-def people_count(msg: Message, required: tuple[str, ...]) -> int:
-    """P, the people in a message whose arrays all have one row per person; `keypoints` must be float32[P, 18, 3]."""
-    missing = [name for name in required if name not in msg.arrays]
+def people_count(msg: Message, per_person: tuple[str, ...]) -> int:
+    """P, the people in a message: the arrays named must be there, each with one row per person
+    (other arrays, such as a forwarded frame, are not per person); `keypoints` must be float32[P, 18, 3]."""
+    missing = [name for name in per_person if name not in msg.arrays]
     if missing:
         raise MalformedMessage(f"message lacks {', '.join(missing)}")
-    if any(a.ndim == 0 for a in msg.arrays.values()):
+    arrays = [msg.arrays[name] for name in per_person]
+    if any(a.ndim == 0 for a in arrays):
         raise MalformedMessage("a per-person array has no person axis")
-    counts = {len(a) for a in msg.arrays.values() if a.ndim}
+    counts = {len(a) for a in arrays}
     if len(counts) > 1:
         raise MalformedMessage(f"arrays disagree on the number of people: {sorted(counts)}")
     if "keypoints" in msg.arrays:

@@ -90,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
                 msg = transport.recv(inbox)
                 header = msg.header
                 if not header.get("eos"):
-                    people = transport.people_count(msg, runtime.keys)
+                    # everything render sends here is per person: the model's items and the keypoints
+                    people = transport.people_count(msg, tuple(dict.fromkeys((*runtime.keys, *msg.arrays))))
                     tracks = np.asarray(transport.header_ints(header, "tracks", people), dtype=np.int32)
                     fps = transport.header_number(header, "fps", runtime.contract.fps, 0.1, 1000.0)
                     for key in runtime.keys:

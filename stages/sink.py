@@ -18,7 +18,7 @@ from engine import transport
 from engine.schema import LABELS_TOPIC
 from engine.stagekit import RollingStats, StatusReporter, Stop, add_common_args, curve_keys, run_stage
 from engine.viewer.backlog import Backlog
-from engine.viewer.board import BadLabel, LabelBoard, decode_label
+from engine.viewer.board import LabelBoard, drain_labels
 from engine.viewer.outputs import KeypointsOutput, LabelsFile, SeqGaps, VideoRecorder
 from engine.viewer.overlay import people_of
 
@@ -106,14 +106,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def take_labels() -> None:
         nonlocal labels, malformed
-        while True:
-            try:
-                parts = labels_sock.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            try:
-                label = decode_label(parts)
-            except BadLabel:
+        for label in drain_labels(labels_sock):
+            if label is None:
                 malformed += 1
                 continue
             labels += 1

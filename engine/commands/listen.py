@@ -6,7 +6,7 @@ import json
 import sys
 import time
 
-from engine.schema import DEFAULT_PUBLISH, LABELS_TOPIC, is_label
+from engine.schema import DEFAULT_PUBLISH, LABELS_TOPIC, BadLabel, decode_label
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -19,7 +19,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import msgpack
     import zmq
 
     from engine import transport
@@ -37,14 +36,9 @@ def run(args: argparse.Namespace) -> int:
         while (not args.count or received < args.count) and (deadline is None or time.monotonic() < deadline):
             if not sock.poll(100):
                 continue
-            parts = sock.recv_multipart()
             try:
-                if len(parts) != 2:
-                    raise ValueError("not two frames")
-                label = msgpack.unpackb(parts[1], raw=False)
-                if not is_label(label):
-                    raise ValueError("not a label map")
-            except Exception:
+                label = decode_label(sock.recv_multipart())
+            except BadLabel:
                 bad += 1
                 continue
             received += 1

@@ -6,40 +6,28 @@ draws for frame `seq` the latest label whose window ended at or before `seq`.
 """
 from __future__ import annotations
 
-import math
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-import msgpack
+import zmq
 
-from engine.schema import LABEL_FIELDS, LABELS_TOPIC
+from engine.schema import BadLabel, decode_label  # noqa: F401 (re-exported for the viewer's modules)
 
-MAX_LABEL_BYTES = 64 * 1024
 TRACK_GAP_S = 2.0  # a track silent this long starts a new timeline segment (it was lost, then found)
 
 
-class BadLabel(ValueError):
-    """A message on the labels topic that is not a label; counted and dropped."""
-
-
-def decode_label(parts: list[bytes]) -> dict:
-    """The label map of a (topic, payload) message, checked field by field; raises BadLabel."""
-    if len(parts) != 2 or parts[0] != LABELS_TOPIC:
-        raise BadLabel("not a two-frame message on topic 'labels'")
-    if len(parts[1]) > MAX_LABEL_BYTES:
-        raise BadLabel(f"label of {len(parts[1])} bytes over the {MAX_LABEL_BYTES} limit")
-    try:
-        label = msgpack.unpackb(parts[1], raw=False, max_str_len=MAX_LABEL_BYTES, max_array_len=1024, max_map_len=64)
-    except Exception as exc:  # msgpack raises several unrelated types on bad input
-        raise BadLabel(f"payload is not msgpack: {type(exc).__name__}") from None
-    if not isinstance(label, dict) or not set(LABEL_FIELDS) <= label.keys():
-        raise BadLabel("payload lacks label fields")
-    ints = ("track", "seq_from", "seq_to", "t_capture_ns", "t_publish_ns")
-    if not isinstance(label["stream"], str) or not isinstance(label["label"], str) \
-            or not all(isinstance(label[k], int) and not isinstance(label[k], bool) for k in ints) \
-            or not isinstance(label["score"], int | float) or not math.isfinite(label["score"]):
-        raise BadLabel("label fields have the wrong types")
-    return label
+def drain_labels(sock: zmq.Socket) -> Iterator[dict | None]:
+    """Every label waiting on a SUB socket, decoded; None for each message that is not a label."""
+    while True:
+        try:
+            parts = sock.recv_multipart(zmq.NOBLOCK)
+        except zmq.Again:
+            return
+        try:
+            yield decode_label(parts)
+        except BadLabel:
+            yield None
 
 
 @dataclass

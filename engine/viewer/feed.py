@@ -23,7 +23,7 @@ from engine.errors import ConfigError
 from engine.schema import LABELS_TOPIC
 from engine.security import load_keys
 from engine.stagekit import RollingStats
-from engine.viewer.board import BadLabel, LabelBoard, decode_label
+from engine.viewer.board import LabelBoard, drain_labels
 from engine.viewer.overlay import FrameOverlay, people_of
 from pose.base import People
 from pose.draw import TRACK_COLORS_BGR
@@ -225,14 +225,8 @@ class Feed(threading.Thread):
                 monitor.close(linger=0)
 
     def _take_labels(self, sock: zmq.Socket, now: float) -> None:
-        while True:
-            try:
-                parts = sock.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            try:
-                label = decode_label(parts)
-            except BadLabel:
+        for label in drain_labels(sock):
+            if label is None:
                 self.malformed += 1
                 continue
             self.labels += 1
