@@ -23,8 +23,10 @@ from tiny_models import build_tiny_model
 # +8 to +10 MB of 70 MB when a killed pose worker's frame is overdue and its reorder buffer
 # fills, then flat); a restarted stage climbs to the same mark again. A leak goes on past the
 # mark: at hundreds of frames a second, one lost buffer per frame would pass neither bound.
+# The allowance covers the largest such mark, render's full reorder buffer (1024 keypoint
+# messages, about 10 MB), since the kill that fills it may fall in either minute.
 GROWTH_PCT_LIMIT = 5.0
-OVER_PEAK_KB_ALLOWANCE = 4 * 1024
+OVER_PEAK_KB_ALLOWANCE = 12 * 1024
 
 
 def test_two_minute_soak_with_a_kill_every_20_s(tmp_path: Path) -> None:
