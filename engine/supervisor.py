@@ -27,7 +27,7 @@ from engine.config import RunOptions
 from engine.errors import ConfigError, EngineError, StageError
 from engine.model_contract import load_contract
 from engine.schema import LABELS_TOPIC
-from engine.security import is_loopback, load_keys
+from engine.security import CurveKeys, is_loopback, load_keys
 from engine.sources import parse_source, probe
 from engine.stagekit import FATAL_EXIT_CODES
 from pose import BACKENDS  # names only: backends load inside the pose workers
@@ -94,6 +94,7 @@ class Supervisor:
         self.ended: set[str] = set()
         self.stages: list[StageProcess] = []
         self.run_dir: Path | None = None
+        self.keys: CurveKeys | None = None
         self._sink_progress: tuple | None = None  # (frames, streams ended) last reported by the sink
         self._sink_moved = 0.0
         self.elapsed_s = 0.0
