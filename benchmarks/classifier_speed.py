@@ -29,7 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from engine.classify_runtime import (  # noqa: E402
+from engine.classify.runtime import (  # noqa: E402
     ClassifierRuntime,
     ClassifyOptions,
     frame_items,
@@ -37,8 +37,8 @@ from engine.classify_runtime import (  # noqa: E402
     sequence_windows,
 )
 from engine.errors import ModelError  # noqa: E402
-from engine.model_contract import load_contract  # noqa: E402
-from engine.synthetic import ACTIONS, make_subject, motion  # noqa: E402
+from engine.classify.contract import load_contract  # noqa: E402
+from engine.sources.synthetic import ACTIONS, make_subject, motion  # noqa: E402
 
 
 def rate(fn: Callable[[], int], seconds: float) -> float:

@@ -147,7 +147,7 @@ def _pose_limit_worker(source: str, seconds: float, start: float) -> float:
 
 def sequential(source: str, pose: str, model: str, seconds: float) -> dict:
     """The research notebooks' way: read, pose, render, classify in one Python loop, one process."""
-    from engine.classify_runtime import ClassifierRuntime, frame_items
+    from engine.classify.runtime import ClassifierRuntime, frame_items
     from engine.sources import open_streams, parse_source
     from pose import PoseOptions, create_backend
     from pose.tracking import Tracker
@@ -178,7 +178,7 @@ def engine_run(sources: list[str], pose: str, model: str, workers: int, seconds:
     """`engine run` for `seconds` with a summary file; the stages' counters give the figures."""
     with tempfile.TemporaryDirectory() as tmp:
         summary = Path(tmp) / "summary.json"
-        cmd = [sys.executable, "-m", "engine.cli", "run", "--quiet", "--pose", pose, "--model", model,
+        cmd = [sys.executable, "-m", "engine.framework.cli", "run", "--quiet", "--pose", pose, "--model", model,
                "--pose-workers", str(workers), "--duration", str(seconds), "--summary", str(summary),
                "--publish", f"ipc://{tmp}/labels"]
         for source in sources:
@@ -192,10 +192,10 @@ def engine_run(sources: list[str], pose: str, model: str, workers: int, seconds:
 
 
 def transport_cost(endpoint: str, frames: int = TRANSPORT_FRAMES) -> float:
-    """ms per 640x480 BGR frame from one process to another through engine.transport."""
+    """ms per 640x480 BGR frame from one process to another through engine.framework.transport."""
     import zmq
 
-    from engine import transport
+    from engine.framework import transport
 
     ctx = zmq.Context.instance()
     sock = ctx.socket(zmq.PULL)
@@ -218,7 +218,7 @@ def transport_cost(endpoint: str, frames: int = TRANSPORT_FRAMES) -> float:
 def _transport_sender(endpoint: str, frames: int) -> None:
     import zmq
 
-    from engine import transport
+    from engine.framework import transport
 
     sock = zmq.Context.instance().socket(zmq.PUSH)
     sock.connect(endpoint)
@@ -230,8 +230,8 @@ def _transport_sender(endpoint: str, frames: int) -> None:
 
 def classifier_rates(seconds: float) -> dict[str, float]:
     """Windows per second of each shipped model on one thread (batches of 32 windows)."""
-    from engine import synthetic
-    from engine.classify_runtime import ClassifierRuntime, ClassifyOptions, sequence_windows
+    from engine.sources import synthetic
+    from engine.classify.runtime import ClassifierRuntime, ClassifyOptions, sequence_windows
     from engine.errors import ModelError
 
     rates = {}

@@ -43,7 +43,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from engine.paths import default_model  # noqa: E402
 from pipeline_helpers import children_of  # noqa: E402
-from engine.schema import LABELS_TOPIC  # noqa: E402
+from engine.framework.schema import LABELS_TOPIC  # noqa: E402
 
 WARM_UP_S = 5.0  # a (re)started process's first seconds: imports and buffers, not growth
 ROLE_COLOURS = {"capture": (200, 120, 0), "render": (0, 160, 0), "classify": (0, 0, 220)}
@@ -166,7 +166,7 @@ def _model(path: str | None, workdir: Path) -> Path:
     if default_model().is_file():
         return default_model()
     sys.path.insert(0, str(ROOT / "tests"))
-    from engine.synthetic import ACTIONS
+    from engine.sources.synthetic import ACTIONS
     from tiny_models import build_tiny_model
 
     return build_tiny_model(workdir / "soak_tiny.onnx", "keypoint_sequence", list(ACTIONS), window=8, stride=4)
@@ -181,7 +181,7 @@ def soak(args: argparse.Namespace) -> dict:
     counter = LabelCounter(endpoint)
     counter.start()
     counter.ready.wait(5)
-    cmd = [sys.executable, "-m", "engine.cli", "run", "--source", args.source, "--pose", "replay", "--model", str(model),
+    cmd = [sys.executable, "-m", "engine.framework.cli", "run", "--source", args.source, "--pose", "replay", "--model", str(model),
            "--publish", endpoint, "--no-print-labels", "--summary", str(summary_path), "--duration", str(duration_s),
            *(["--pose-workers", str(args.pose_workers)] if args.pose_workers else []),
            *(["--realtime"] if args.realtime else [])]

@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from engine.paths import default_model  # noqa: E402
-from engine.synthetic import ACTIONS  # noqa: E402
+from engine.sources.synthetic import ACTIONS  # noqa: E402
 
 SETUPS = ("baseline", "frames forwarded", "view", "view + client")
 
@@ -119,7 +119,7 @@ def steady_cpu(engine: subprocess.Popen, seconds: float, warmup_s: float = 3.0) 
 
 def run_once(setup: str, model: Path, seconds: float, workdir: Path, realtime: bool) -> dict:
     summary = workdir / f"summary-{time.monotonic_ns()}.json"
-    args = [sys.executable, "-m", "engine.cli", "run", "--source", "synthetic:", "--pose", "replay", "--model", str(model),
+    args = [sys.executable, "-m", "engine.framework.cli", "run", "--source", "synthetic:", "--pose", "replay", "--model", str(model),
             "--publish", f"tcp://127.0.0.1:{free_port()}", "--duration", str(seconds), "--quiet", "--summary", str(summary)]
     if realtime:
         args.append("--realtime")

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import zmq
 
-from engine import transport
+from engine.framework import transport
 from engine.errors import SourceError
 from engine.sources import Frame, SourceSpec, StreamReader, open_streams, parse_source
-from engine.stagekit import StageMeter, StatusReporter, Stop, add_common_args, curve_keys, run_stage
+from engine.framework.stagekit import StageMeter, StatusReporter, Stop, add_common_args, curve_keys, run_stage
 
 POLL_MS = 100
 RECONNECT_MAX_S = 5.0

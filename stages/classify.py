@@ -13,10 +13,10 @@ import msgpack
 import numpy as np
 import zmq
 
-from engine import transport
-from engine.classify_runtime import ClassifierRuntime, ClassifyOptions, item_spec
-from engine.schema import LABELS_TOPIC, LabelMessage
-from engine.stagekit import RollingStats, StageMeter, StatusReporter, Stop, add_common_args, bounded, curve_keys, run_stage
+from engine.framework import transport
+from engine.classify.runtime import ClassifierRuntime, ClassifyOptions, item_spec
+from engine.framework.schema import LABELS_TOPIC, LabelMessage
+from engine.framework.stagekit import RollingStats, StageMeter, StatusReporter, Stop, add_common_args, bounded, curve_keys, run_stage
 
 POLL_MS = 50
 PUBLISH_GRACE_S = 0.5

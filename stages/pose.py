@@ -11,8 +11,8 @@ import time
 import numpy as np
 import zmq
 
-from engine import transport
-from engine.stagekit import StageMeter, StatusReporter, Stop, MAX_MESSAGE_BYTES, add_common_args, bounded, curve_keys, run_stage
+from engine.framework import transport
+from engine.framework.stagekit import StageMeter, StatusReporter, Stop, MAX_MESSAGE_BYTES, add_common_args, bounded, curve_keys, run_stage
 from pose import PoseOptions, create_backend
 
 POLL_MS = 100

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 
 import zmq
 
-from engine import transport
-from engine.classify_runtime import frame_items
-from engine.model_contract import load_contract
-from engine.reorder import ReorderBuffer
-from engine.stagekit import StageMeter, StatusReporter, Stop, add_common_args, bounded, curve_keys, run_stage, send_when_ready
+from engine.framework import transport
+from engine.classify.runtime import frame_items
+from engine.classify.contract import load_contract
+from engine.classify.reorder import ReorderBuffer
+from engine.framework.stagekit import StageMeter, StatusReporter, Stop, add_common_args, bounded, curve_keys, run_stage, send_when_ready
 from pose.base import People
 from pose.tracking import Tracker
 

@@ -14,12 +14,12 @@ import time
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
-from engine import transport
-from engine.schema import LABELS_TOPIC
-from engine.stagekit import RollingStats, StatusReporter, Stop, add_common_args, curve_keys, run_stage
+from engine.framework import transport
+from engine.framework.schema import LABELS_TOPIC
+from engine.framework.stagekit import RollingStats, StatusReporter, Stop, add_common_args, curve_keys, run_stage
 from engine.viewer.backlog import Backlog
 from engine.viewer.board import LabelBoard, drain_labels
-from engine.viewer.outputs import KeypointsOutput, LabelsFile, SeqGaps, VideoRecorder
+from stages.sink_writers import KeypointsOutput, LabelsFile, SeqGaps, VideoRecorder
 from engine.viewer.overlay import people_of
 
 POLL_MS = 20

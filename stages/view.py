@@ -11,8 +11,8 @@ from pathlib import Path
 
 import zmq
 
-from engine.model_contract import load_contract
-from engine.stagekit import StatusReporter, Stop, add_common_args, run_stage
+from engine.classify.contract import load_contract
+from engine.framework.stagekit import StatusReporter, Stop, add_common_args, run_stage
 from engine.viewer.feed import ViewerOptions, connectable, parse_bind
 from engine.viewer.launch import serve_viewer
 

@@ -16,8 +16,8 @@ import msgpack
 import numpy as np
 import zmq
 
-from engine import synthetic
-from engine.schema import LABELS_TOPIC
+from engine.sources import synthetic
+from engine.framework.schema import LABELS_TOPIC
 from pose.base import People
 from pose.keypoints_file import KeypointsWriter
 
@@ -31,7 +31,7 @@ def free_port() -> int:
 
 
 def engine_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "engine.cli", *args]
+    return [sys.executable, "-m", "engine.framework.cli", *args]
 
 
 def run_cli(*args: str, timeout: float = 30, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -1,7 +1,7 @@
 """A live network camera for tests: an MJPEG stream over HTTP on 127.0.0.1 that can be cut.
 
 `multipart/x-mixed-replace` is what many IP cameras serve and what OpenCV's FFmpeg backend
-opens from `http://127.0.0.1:PORT/stream.mjpg`. The frames are drawn with engine.synthetic
+opens from `http://127.0.0.1:PORT/stream.mjpg`. The frames are drawn with engine.sources.synthetic
 (a person on a background), so a real pose backend finds someone in them.
 
 `go_down()` closes every open connection and the listening socket (clients then get

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.synthetic import ACTIONS
+from engine.sources.synthetic import ACTIONS
 from pipeline_helpers import run_cli, write_mhad_fixture
 from tiny_models import build_tiny_model
 

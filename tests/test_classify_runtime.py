@@ -7,7 +7,7 @@ import msgpack
 import numpy as np
 import pytest
 
-from engine.classify_runtime import (
+from engine.classify.runtime import (
     UNKNOWN,
     ClassifierRuntime,
     ClassifyOptions,
@@ -16,7 +16,7 @@ from engine.classify_runtime import (
     sequence_windows,
 )
 from engine.errors import ConfigError
-from engine.model_contract import load_contract
+from engine.classify.contract import load_contract
 from pose.coco import L_WRIST, N_JOINTS, NOSE, R_WRIST
 from tiny_models import GAIN, build_tiny_model
 

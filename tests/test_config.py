@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.config import build_options
+from engine.framework.config import build_options
 from engine.errors import ConfigError
 
 

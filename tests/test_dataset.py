@@ -7,9 +7,9 @@ import cv2
 import numpy as np
 import pytest
 
-from engine import synthetic
-from engine.classify_runtime import sequence_windows
-from engine.cli import main
+from engine.sources import synthetic
+from engine.classify.runtime import sequence_windows
+from engine.framework.cli import main
 from engine.errors import DatasetError
 from pose.keypoints_file import KeypointsWriter
 from pose.base import People

@@ -12,9 +12,9 @@ import msgpack
 import pytest
 import zmq
 
-from engine.schema import LABELS_TOPIC
-from engine.security import generate_keys
-from engine.synthetic import ACTIONS
+from engine.framework.schema import LABELS_TOPIC
+from engine.framework.security import generate_keys
+from engine.sources.synthetic import ACTIONS
 from pipeline_helpers import REPO, Engine, Subscriber, child_stage, children_of, engine_cmd, free_port
 from tiny_models import build_tiny_model
 
@@ -122,7 +122,7 @@ def test_curve_keys_admit_only_authorized_subscribers(tmp_path: Path, per_frame_
     ctx = zmq.Context.instance()
 
     def curve_sub(folder: Path) -> zmq.Socket:
-        from engine.security import load_keys, secure_client
+        from engine.framework.security import load_keys, secure_client
 
         sock = ctx.socket(zmq.SUB)
         sock.setsockopt(zmq.SUBSCRIBE, LABELS_TOPIC)

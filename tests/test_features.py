@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.features import (
+from engine.classify.features import (
     CONFIDENCE,
     N_FEATURES,
     POSITION,

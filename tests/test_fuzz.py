@@ -9,7 +9,7 @@ process is alive, its `malformed` counter equals what was sent, its resident mem
 not grow, and it still handles a valid message.
 
 Two families per target:
-- `transport`: messages the shared schema check (engine.transport) must refuse;
+- `transport`: messages the shared schema check (engine.framework.transport) must refuse;
 - `semantic`: schema-valid messages whose arrays or header values the stage cannot use
   (wrong array shapes, 0-d arrays, bad `tracks`/`fps`/`size`), plus shapes whose element
   count overflows int64. These found crashes, all since fixed.
@@ -33,9 +33,9 @@ import numpy as np
 import pytest
 import zmq
 
-from engine import transport
-from engine.schema import LABEL_FIELDS, LABELS_TOPIC, SCHEMA_VERSION, LabelMessage
-from engine.synthetic import ACTIONS
+from engine.framework import transport
+from engine.framework.schema import LABEL_FIELDS, LABELS_TOPIC, SCHEMA_VERSION, LabelMessage
+from engine.sources.synthetic import ACTIONS
 from pipeline_helpers import REPO, engine_cmd, free_port
 from tiny_models import build_tiny_model
 
@@ -74,7 +74,7 @@ _BAD_DTYPES = ["object", "float16", "<f4", "U10", "V8", "complex128", "bool", 5,
 
 
 class MalformedGenerator:
-    """Seeded, endless stream of multipart messages that break engine.transport's schema."""
+    """Seeded, endless stream of multipart messages that break engine.framework.transport's schema."""
 
     def __init__(self, seed: int) -> None:
         self.rng = np.random.default_rng(seed)

@@ -8,8 +8,8 @@ import onnx
 import pytest
 
 from engine.errors import ModelError
-from engine.features import FEATURE_VERSION, N_FEATURES
-from engine.model_contract import INPUT_KINDS, REQUIRED_KEYS, load_contract, open_model, write_metadata
+from engine.classify.features import FEATURE_VERSION, N_FEATURES
+from engine.classify.contract import INPUT_KINDS, REQUIRED_KEYS, load_contract, open_model, write_metadata
 from tiny_models import build_tiny_model
 
 LABELS = ["raise", "lower", "wave"]

@@ -2,7 +2,7 @@
 
 Each file goes through both doors a user has: `engine run --model X` (exit code 3, one
 stderr line, no stage process and no run directory created) and
-`engine.model_contract.load_contract` (a ModelError of one line naming the file).
+`engine.classify.contract.load_contract` (a ModelError of one line naming the file).
 """
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ import onnx
 import pytest
 
 from engine.errors import ModelError
-from engine.model_contract import load_contract
-from engine.synthetic import ACTIONS
+from engine.classify.contract import load_contract
+from engine.sources.synthetic import ACTIONS
 from pipeline_helpers import REPO, engine_cmd, free_port, synthetic_frames
 from tiny_models import build_tiny_model
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import cv2
 import pytest
 
-from engine.schema import LABEL_FIELDS
-from engine.synthetic import ACTIONS
+from engine.framework.schema import LABEL_FIELDS
+from engine.sources.synthetic import ACTIONS
 from pipeline_helpers import Engine, child_stage, children_of, synthetic_frames, write_mhad_fixture
 from pose.base import People
 from pose.keypoints_file import KeypointsWriter

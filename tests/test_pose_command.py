@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from engine.cli import main
+from engine.framework.cli import main
 from engine.sources import open_streams, parse_source
 from pose.base import People
 from pose.keypoints_file import KeypointsFile, KeypointsWriter
@@ -120,7 +120,7 @@ def test_bad_inputs_fail_with_one_line(capsys, tmp_path, monkeypatch):
 def test_replay_of_a_video_without_keypoints_explains_itself(tmp_path, vtest_path, monkeypatch):
     monkeypatch.delenv("ENGINE_REPLAY_FILE", raising=False)
     result = subprocess.run(
-        [sys.executable, "-m", "engine.cli", "pose", str(vtest_path), "--backend", "replay", "--frames", "2"],
+        [sys.executable, "-m", "engine.framework.cli", "pose", str(vtest_path), "--backend", "replay", "--frames", "2"],
         cwd=REPO, capture_output=True, text=True, timeout=60,
     )
     assert result.returncode == 3

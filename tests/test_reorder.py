@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from engine.reorder import ReorderBuffer
+from engine.classify.reorder import ReorderBuffer
 
 
 def released(buffer: ReorderBuffer, seqs: list[int], now: float = 0.0) -> list[int]:

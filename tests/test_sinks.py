@@ -12,10 +12,10 @@ import cv2
 import numpy as np
 import pytest
 
-from engine.schema import LABEL_FIELDS
-from engine.synthetic import ACTIONS
+from engine.framework.schema import LABEL_FIELDS
+from engine.sources.synthetic import ACTIONS
 from engine.viewer.board import LabelBoard
-from engine.viewer.outputs import VideoRecorder
+from stages.sink_writers import VideoRecorder
 from pipeline_helpers import Engine, synthetic_frames
 from pose.base import People
 from pose.blazepose import DETECTOR_FILE, LANDMARK_FILE, models_dir

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import cv2
 
-from engine.synthetic import ACTIONS
+from engine.sources.synthetic import ACTIONS
 from pipeline_helpers import REPO, Engine, children_of
 from tiny_models import build_tiny_model
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.synthetic import ACTIONS
+from engine.sources.synthetic import ACTIONS
 from pipeline_helpers import REPO, Subscriber, engine_cmd, free_port, synthetic_frames
 from stream_server import MjpegServer
 from tiny_models import build_tiny_model

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import zmq
 
-from engine import transport
-from engine.schema import SCHEMA_VERSION
-from engine.synthetic import ACTIONS
+from engine.framework import transport
+from engine.framework.schema import SCHEMA_VERSION
+from engine.sources.synthetic import ACTIONS
 from pipeline_helpers import REPO, free_port
 from tiny_models import build_tiny_model
 

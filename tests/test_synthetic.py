@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine import synthetic
+from engine.sources import synthetic
 from pose import coco
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.classify_runtime import ClassifierRuntime
-from engine.model_contract import load_contract
+from engine.classify.runtime import ClassifierRuntime
+from engine.classify.contract import load_contract
 from engine.paths import REPO_ROOT
 from trainer import synthetic_data
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.cli import main
+from engine.framework.cli import main
 from engine.errors import ConfigError, ModelError
-from engine.model_contract import load_contract
+from engine.classify.contract import load_contract
 from trainer import dataset as ds
 from trainer import synthetic_data
 from trainer.config import config_from_dict, load_config
@@ -21,9 +21,9 @@ from trainer.config import config_from_dict, load_config
 def test_cli_help_and_runtime_never_import_tensorflow() -> None:
     code = (
         "import sys\n"
-        "from engine.cli import _command_modules, build_parser\n"
+        "from engine.framework.cli import _command_modules, build_parser\n"
         "build_parser(_command_modules()).format_help()\n"
-        "import engine.classify_runtime, trainer.dataset, trainer.evaluation, trainer.mhad, trainer.windows\n"
+        "import engine.classify.runtime, trainer.dataset, trainer.evaluation, trainer.mhad, trainer.windows\n"
         "bad = [m for m in ('tensorflow', 'keras', 'tf2onnx', 'matplotlib') if m in sys.modules]\n"
         "print(bad); sys.exit(1 if bad else 0)\n"
     )

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import zmq
 
-from engine import transport
-from engine.schema import SCHEMA_VERSION, Limits
+from engine.framework import transport
+from engine.framework.schema import SCHEMA_VERSION, Limits
 
 
 @pytest.fixture()

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from engine.errors import ConfigError
-from engine.synthetic import ACTIONS
+from engine.sources.synthetic import ACTIONS
 from engine.viewer.board import BadLabel, LabelBoard, decode_label
 from engine.viewer.feed import parse_bind
 from pipeline_helpers import REPO, engine_cmd, free_port
@@ -100,7 +100,7 @@ def test_board_rejects_what_is_not_a_label() -> None:
 
 
 def test_running_without_a_viewer_never_imports_aiohttp() -> None:
-    code = ("import sys, stages.sink, stages.view, engine.commands.run, engine.commands.view, engine.supervisor; "
+    code = ("import sys, stages.sink, stages.view, engine.framework.commands.run, engine.framework.commands.view, engine.framework.supervisor; "
             "assert 'aiohttp' not in sys.modules, 'aiohttp imported'")
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
@@ -223,12 +223,12 @@ def test_page_shows_frames_and_labels_in_a_browser(model: Path, tmp_path: Path) 
 # --- engine view: a viewer for an engine running elsewhere -------------------------------------
 
 def view_cmd(*args: str) -> list[str]:
-    """`engine view ...`; until the command is listed in engine.commands.COMMANDS, through its module."""
-    from engine.commands import COMMANDS
+    """`engine view ...`; until the command is listed in engine.framework.commands.COMMANDS, through its module."""
+    from engine.framework.commands import COMMANDS
 
     if "view" in COMMANDS:
         return engine_cmd(*args)
-    harness = ("import argparse, sys; from engine.commands import view; p = argparse.ArgumentParser(); "
+    harness = ("import argparse, sys; from engine.framework.commands import view; p = argparse.ArgumentParser(); "
                "view.add_parser(p.add_subparsers(dest='command')); sys.exit(view.run(p.parse_args(sys.argv[1:])))")
     return [sys.executable, "-c", harness, *args]
 

@@ -3,7 +3,7 @@
 `build_tiny_model` writes a small ONNX graph (onnx helper API, symbolic batch dimension)
 whose output is a deterministic, input-dependent softmax over `labels`:
 
-- keypoint_sequence: input float32[B, W, 90] (engine.features rows). The graph averages the
+- keypoint_sequence: input float32[B, W, 90] (engine.classify.features rows). The graph averages the
   rows over the window and computes `raised` = mean normalised y of the neck minus mean
   normalised y of the two wrists (torso lengths, y down, so > 0 when the wrists are above
   the neck). Logits: labels[0] = +GAIN * raised, labels[1] = -GAIN * raised, every other
@@ -29,8 +29,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from engine.features import FEATURE_VERSION, N_FEATURES, POSITION
-from engine.model_contract import OPTIONAL_KEYS, REQUIRED_KEYS, write_metadata
+from engine.classify.features import FEATURE_VERSION, N_FEATURES, POSITION
+from engine.classify.contract import OPTIONAL_KEYS, REQUIRED_KEYS, write_metadata
 from pose.coco import L_WRIST, NECK, R_WRIST
 
 GAIN = 8.0

@@ -224,7 +224,7 @@ def split_protocol(dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
 def resample(sequence: np.ndarray, source_fps: float, target_fps: float) -> np.ndarray:
     """A sequence [T, ...] at target_fps: for each model frame the nearest source frame in time.
 
-    The same rule as the runtime's windows (engine.classify_runtime.TrackWindow): nearest
+    The same rule as the runtime's windows (engine.classify.runtime.TrackWindow): nearest
     frame, the earlier one on a tie, never a blend (missing joints cannot be interpolated).
     """
     if source_fps <= 0 or target_fps <= 0:

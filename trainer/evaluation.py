@@ -1,4 +1,4 @@
-"""Evaluate an exported classifier through the runtime (engine.classify_runtime), not Keras.
+"""Evaluate an exported classifier through the runtime (engine.classify.runtime), not Keras.
 
 Each test sequence goes through `sequence_windows` (the live windowing) and
 `ClassifierRuntime.classify_windows` (the live inference and probability handling), so the
@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.classify_runtime import ClassifierRuntime, ClassifyOptions, sequence_windows
+from engine.classify.runtime import ClassifierRuntime, ClassifyOptions, sequence_windows
 from engine.errors import DatasetError
 from trainer.dataset import Dataset, split_protocol
 from trainer.metrics import summarize

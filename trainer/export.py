@@ -2,7 +2,7 @@
 
 The export is checked before it is accepted: the ONNX model and the Keras model must agree
 (max absolute difference at most `tolerance`) on real inputs built from the run's dataset
-by the runtime's windowing, and the written file must pass engine.model_contract's checks.
+by the runtime's windowing, and the written file must pass engine.classify.contract's checks.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from engine.errors import ModelError
-from engine.model_contract import expected_input_shapes, open_model, write_metadata
+from engine.classify.contract import expected_input_shapes, open_model, write_metadata
 from trainer.dataset import Dataset, load, split_protocol
 from trainer.training import MODEL_FILE, RUN_FILE
 from trainer.windows import PER_IMAGE_KINDS, build_windows, training_contract

@@ -1,6 +1,6 @@
 """Berkeley MHAD to a dataset file: the engine's own pose backend over every Kinect sequence.
 
-Layout: <root>/Kinect/Kin01/SXX/AYY/RZZ/kin_k01_sXX_aYY_rZZ_color_NNNNN.ppm (640x480, 30 fps).
+The layout and ids come from `engine.sources.mhad`, as for the `mhad:` source.
 Sequences run in parallel worker processes (subprocesses fed JSON); each worker writes one cache `.npz` per
 sequence (keypoints float32[T, 18, 3]), so a rerun skips what is cached and nothing large
 crosses a process boundary. A sequence that is absent (S04/A08/R05 does not exist) or has no
@@ -23,14 +23,12 @@ from typing import TextIO
 import numpy as np
 
 from engine.errors import DatasetError
-from engine.synthetic import ACTIONS
+from engine.sources import mhad
+from engine.sources.mhad import ACTIONS, FPS
 from pose.coco import N_JOINTS
 from trainer.dataset import from_sequences, save
 from trainer.progress import Progress
 
-FPS = 30.0
-SUBJECTS = range(1, 13)
-REPETITIONS = range(1, 6)
 CACHE_VERSION = 1
 
 
@@ -44,7 +42,7 @@ class Job:
 
     @property
     def id(self) -> str:
-        return f"S{self.subject:02d}/A{self.action:02d}/R{self.repetition:02d}"
+        return mhad.sequence_id(self.subject, self.action, self.repetition)
 
 
 @dataclass(frozen=True)
@@ -56,25 +54,20 @@ class PrepareResult:
 
 
 def frame_paths(job: Job, kinect: int = 1) -> list[Path]:
-    pattern = f"kin_k{kinect:02d}_s{job.subject:02d}_a{job.action:02d}_r{job.repetition:02d}_color_*.ppm"
-    return sorted(Path(job.folder).glob(pattern))
+    return mhad.frame_paths(Path(job.folder).parents[2], kinect, job.subject, job.action, job.repetition)
 
 
 def list_jobs(root: str | Path, cache_dir: str | Path, kinect: int = 1) -> tuple[list[Job], list[str]]:
     """Every (subject, action, repetition) of the layout with frames, and the ids of those without."""
-    base = Path(root) / "Kinect" / f"Kin{kinect:02d}"
-    if not base.is_dir():
-        raise DatasetError(f"MHAD root {root}: no folder {base}; pass the folder that holds Kinect/Kin0{kinect}/S01/...")
+    base = mhad.kinect_dir(str(root), kinect)
     jobs, missing = [], []
-    for s in SUBJECTS:
-        for a in range(1, len(ACTIONS) + 1):
-            for r in REPETITIONS:
-                folder = base / f"S{s:02d}" / f"A{a:02d}" / f"R{r:02d}"
-                job = Job(s, a, r, str(folder), str(Path(cache_dir) / f"S{s:02d}_A{a:02d}_R{r:02d}.npz"))
-                if not folder.is_dir() or not frame_paths(job, kinect):
-                    missing.append(f"{job.id}: no frames in {folder}")
-                else:
-                    jobs.append(job)
+    for s, a, r in mhad.all_sequences():
+        folder = mhad.sequence_dir(base, s, a, r)
+        job = Job(s, a, r, str(folder), str(Path(cache_dir) / f"S{s:02d}_A{a:02d}_R{r:02d}.npz"))
+        if not folder.is_dir() or not frame_paths(job, kinect):
+            missing.append(f"{job.id}: no frames in {folder}")
+        else:
+            jobs.append(job)
     return jobs, missing
 
 

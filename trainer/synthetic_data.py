@@ -1,4 +1,4 @@
-"""An MHAD-shaped synthetic dataset from engine.synthetic: S01-S12 x A01-A11 x R01-R05.
+"""An MHAD-shaped synthetic dataset from engine.sources.synthetic: S01-S12 x A01-A11 x R01-R05.
 
 The motion model gives ground truth; a pose backend does not, so keypoints get what a real
 detector adds: pixel noise, confidences below 1, joints that vanish for a frame or a run of
@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine import synthetic
+from engine.sources import synthetic
+from engine.sources.mhad import FPS, N_REPETITIONS, N_SUBJECTS
 from pose.coco import L_EAR, L_EYE, N_JOINTS, NOSE, R_EAR, R_EYE
 from trainer.dataset import Dataset, from_sequences
 
-N_SUBJECTS = 12
-N_REPETITIONS = 5
-FPS = 30.0  # Kinect 1 colour stream, as MHAD
 SIZE = (640, 480)
 
 _FACE = (NOSE, R_EYE, L_EYE, R_EAR, L_EAR)

@@ -25,8 +25,8 @@ from typing import Any, Callable
 import numpy as np
 
 from engine.errors import DatasetError
-from engine.classify_runtime import frame_items, item_keys
-from engine.features import keypoint_features_batch
+from engine.classify.runtime import frame_items, item_keys
+from engine.classify.features import keypoint_features_batch
 from trainer.augment import augment_windows
 from trainer.config import TrainConfig
 from trainer.dataset import Dataset, split_protocol

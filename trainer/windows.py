@@ -1,4 +1,4 @@
-"""Model inputs for training, built by the runtime's own windowing (engine.classify_runtime).
+"""Model inputs for training, built by the runtime's own windowing (engine.classify.runtime).
 
 Train and live must see the same windows: frame choice at the model's fps (nearest frame),
 window length and alignment all come from `TrackWindow`, fed frame *indices* instead of
@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.classify_runtime import TrackWindow, frame_items, item_keys
-from engine.features import FEATURE_VERSION, keypoint_features_batch
-from engine.model_contract import Contract, expected_input_shapes
+from engine.classify.runtime import TrackWindow, frame_items, item_keys
+from engine.classify.features import FEATURE_VERSION, keypoint_features_batch
+from engine.classify.contract import Contract, expected_input_shapes
 from trainer.dataset import Dataset
 
 PER_IMAGE_KINDS = frozenset({"skeleton_image", "skeleton_pyramid"})

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import zmq
 
-from engine.schema import BadLabel, decode_label  # noqa: F401 (re-exported for the viewer's modules)
+from engine.framework.schema import BadLabel, decode_label  # noqa: F401 (re-exported for the viewer's modules)
 
 TRACK_GAP_S = 2.0  # a track silent this long starts a new timeline segment (it was lost, then found)
 

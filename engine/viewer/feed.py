@@ -18,11 +18,11 @@ import cv2
 import numpy as np
 import zmq
 
-from engine import transport
+from engine.framework import transport
 from engine.errors import ConfigError
-from engine.schema import LABELS_TOPIC
-from engine.security import load_keys
-from engine.stagekit import RollingStats
+from engine.framework.schema import LABELS_TOPIC
+from engine.framework.security import load_keys
+from engine.framework.stagekit import RollingStats
 from engine.viewer.board import LabelBoard, drain_labels
 from engine.viewer.overlay import FrameOverlay, people_of
 from pose.base import People

@@ -22,7 +22,7 @@ def serve_viewer(options: ViewerOptions, should_stop: Callable[[], bool], say: C
             raise
         raise ConfigError(f"the web viewer needs aiohttp: pip install '{AIOHTTP_PIN}' (or run without --view)") from None
     if options.curve_keys:
-        from engine.security import load_keys
+        from engine.framework.security import load_keys
 
         load_keys(options.curve_keys)  # a bad key folder is one line now, not a silent page without data
     warning = server.exposure_warning(options.host, options.port)

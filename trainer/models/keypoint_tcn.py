@@ -1,4 +1,4 @@
-"""Keypoint-sequence model: a residual dilated temporal convolution net over engine.features rows.
+"""Keypoint-sequence model: a residual dilated temporal convolution net over engine.classify.features rows.
 
 Input float32[B, W, F] (normalised joint positions, velocities, confidences per model frame).
 Dilations 1, 2, 4 give a receptive field of most of a 2 s window; global average and max
@@ -10,7 +10,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from engine.features import N_FEATURES
+from engine.classify.features import N_FEATURES
 from trainer.config import TrainConfig
 
 INPUT_KIND = "keypoint_sequence"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from engine.config import RunOptions
+from engine.framework.config import RunOptions
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -44,8 +44,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.config import build_options
-    from engine.supervisor import run_engine
+    from engine.framework.config import build_options
+    from engine.framework.supervisor import run_engine
 
     names = [n for n in RunOptions.__dataclass_fields__ if n != "debug"]
     overrides = {n: getattr(args, n, None) for n in names}

@@ -1,4 +1,4 @@
-"""`engine` entry point: builds the parser from engine.commands and turns user errors into one line."""
+"""`engine` entry point: builds the parser from engine.framework.commands and turns user errors into one line."""
 from __future__ import annotations
 
 import argparse
@@ -6,7 +6,7 @@ import importlib
 import sys
 from types import ModuleType
 
-from engine.commands import COMMANDS
+from engine.framework.commands import COMMANDS
 from engine.errors import EngineError
 from pose.base import PoseError
 
@@ -15,9 +15,9 @@ def _command_modules() -> dict[str, ModuleType]:
     modules = {}
     for name in COMMANDS:
         try:
-            modules[name] = importlib.import_module(f"engine.commands.{name}")
+            modules[name] = importlib.import_module(f"engine.framework.commands.{name}")
         except ModuleNotFoundError as exc:
-            if exc.name != f"engine.commands.{name}":
+            if exc.name != f"engine.framework.commands.{name}":
                 raise
     return modules
 

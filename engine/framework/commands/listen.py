@@ -6,7 +6,7 @@ import json
 import sys
 import time
 
-from engine.schema import DEFAULT_PUBLISH, LABELS_TOPIC, BadLabel, decode_label
+from engine.framework.schema import DEFAULT_PUBLISH, LABELS_TOPIC, BadLabel, decode_label
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -21,8 +21,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import zmq
 
-    from engine import transport
-    from engine.security import load_keys
+    from engine.framework import transport
+    from engine.framework.security import load_keys
 
     keys = load_keys(args.curve_keys) if args.curve_keys else None
     ctx = zmq.Context.instance()

@@ -1,18 +1,12 @@
-"""Source strings: parsed in one place, opened as readers of frames.
-
-Every command (`run`, `pose`, `prepare`, benchmarks) goes through `parse_source`, so a new
-scheme is added here once and every error message lists the accepted forms.
-"""
+"""Readers of frames for every kind of source a `SourceSpec` names."""
 from __future__ import annotations
 
 import glob
 import os
-import re
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qsl
 
 # FFmpeg's own log lines would precede our one-line errors; bad media is reported by us.
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
@@ -21,26 +15,8 @@ import cv2  # noqa: E402
 import numpy as np
 
 from engine.errors import SourceError
-
-ACCEPTED_FORMS = (
-    "camera:N[?width=&height=&fps=], a video file path, an image folder or glob, "
-    "rtsp://... or http(s)://..., mhad:SXX[/AYY[/RZZ]][?kinect=2], synthetic:[AYY][?loops=&subjects=&seed=&fps=&size=]"
-)
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp"})
-VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"})
-MHAD_FPS = 30.0
-MHAD_SUBJECTS, MHAD_ACTIONS, MHAD_REPETITIONS = 12, 11, 5
-
-
-@dataclass(frozen=True)
-class SourceSpec:
-    """What a source string names; `live` sources drop frames, recorded ones are lossless."""
-
-    kind: str  # camera | stream | video | images | mhad | synthetic
-    text: str
-    live: bool
-    location: str = ""
-    params: dict = field(default_factory=dict)
+from engine.sources import mhad
+from engine.sources.spec import IMAGE_SUFFIXES, SourceSpec, natural_key
 
 
 @dataclass
@@ -54,135 +30,6 @@ class Frame:
     keypoints: np.ndarray | None = None
     truth: str | None = None
 
-
-def natural_key(text: str) -> list:
-    """Sort key that puts frame_2 before frame_10."""
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]
-
-
-def _query(text: str) -> tuple[str, dict[str, str]]:
-    base, _, query = text.partition("?")
-    return base, dict(parse_qsl(query, keep_blank_values=True))
-
-
-def _int_param(params: dict, key: str, source: str, default: int, lo: int = 0, hi: int = 1 << 30) -> int:
-    raw = params.get(key)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SourceError(f"source {source!r}: {key}={raw!r} is not an integer") from None
-    if not lo <= value <= hi:
-        raise SourceError(f"source {source!r}: {key}={value} is out of range {lo}..{hi}")
-    return value
-
-
-def _check_keys(params: dict, allowed: set[str], source: str) -> None:
-    unknown = sorted(set(params) - allowed)
-    if unknown:
-        raise SourceError(f"source {source!r}: unknown option {unknown[0]!r}; accepted: {', '.join(sorted(allowed))}")
-
-
-def parse_source(text: str, mhad_root: str | None = None) -> SourceSpec:
-    """Turn a source string into a SourceSpec; raises SourceError listing the accepted forms."""
-    text = text.strip()
-    if not text:
-        raise SourceError(f"empty source: use one of {ACCEPTED_FORMS}")
-    lowered = text.lower()
-    if lowered.startswith(("rtsp://", "rtsps://", "http://", "https://")):
-        return SourceSpec("stream", text, live=True, location=text)
-    scheme, sep, rest = text.partition(":")
-    if sep and scheme == "camera":
-        base, params = _query(rest)
-        _check_keys(params, {"width", "height", "fps"}, text)
-        if not base.isdigit():
-            raise SourceError(f"source {text!r}: camera index must be a number, e.g. camera:0")
-        for key in ("width", "height", "fps"):
-            _int_param(params, key, text, 0, 1, 10000)
-        return SourceSpec("camera", text, live=True, location=base, params=params)
-    if sep and scheme == "mhad":
-        return _parse_mhad(text, rest, mhad_root)
-    if sep and scheme == "synthetic":
-        return _parse_synthetic(text, rest)
-    if sep and len(scheme) > 1 and "/" not in scheme and not os.path.exists(text):
-        raise SourceError(f"unknown source scheme {scheme + ':'!r}: use one of {ACCEPTED_FORMS}")
-    path = Path(text).expanduser()
-    if path.is_dir():
-        return SourceSpec("images", text, live=False, location=str(path))
-    if any(ch in text for ch in "*?["):
-        return SourceSpec("images", text, live=False, location=str(path))
-    if path.is_file():
-        if path.suffix.lower() in IMAGE_SUFFIXES:
-            return SourceSpec("images", text, live=False, location=str(path))
-        return SourceSpec("video", text, live=False, location=str(path))
-    if path.suffix.lower() in VIDEO_SUFFIXES | IMAGE_SUFFIXES:
-        raise SourceError(f"file {text} not found: check the path")
-    raise SourceError(f"source {text!r} is neither an existing file or folder nor a known scheme: use one of {ACCEPTED_FORMS}")
-
-
-def _parse_mhad(text: str, rest: str, mhad_root: str | None) -> SourceSpec:
-    base, params = _query(rest)
-    _check_keys(params, {"kinect"}, text)
-    kinect = _int_param(params, "kinect", text, 1, 1, 2)
-    match = re.fullmatch(r"S(\d{2})(?:/A(\d{2})(?:/R(\d{2}))?)?", base.strip("/"))
-    if not match:
-        raise SourceError(f"source {text!r}: write mhad:S08/A03/R01, mhad:S08/A03 or mhad:S08")
-    subject, action, rep = (int(g) if g else None for g in match.groups())
-    if not 1 <= subject <= MHAD_SUBJECTS or (action and not 1 <= action <= MHAD_ACTIONS) or (rep and not 1 <= rep <= MHAD_REPETITIONS):
-        raise SourceError(f"source {text!r}: subjects are S01-S12, actions A01-A11, repetitions R01-R05")
-    root = mhad_root or os.environ.get("MHAD_ROOT")
-    if not root:
-        raise SourceError("MHAD root not set: pass --mhad-root DIR or set MHAD_ROOT to the folder that holds Kinect/")
-    kin_dir = Path(root).expanduser() / "Kinect" / f"Kin0{kinect}"
-    if not kin_dir.is_dir():
-        raise SourceError(f"MHAD root {root} has no Kinect/Kin0{kinect} folder: point --mhad-root at the dataset's top folder")
-    actions = [action] if action else list(range(1, MHAD_ACTIONS + 1))
-    reps = [rep] if rep else list(range(1, MHAD_REPETITIONS + 1))
-    sequences = [(subject, a, r) for a in actions for r in reps]
-    if action and rep:
-        seq_dir = kin_dir / f"S{subject:02d}" / f"A{action:02d}" / f"R{rep:02d}"
-        if not seq_dir.is_dir():
-            hint = " (S04/A08/R05 is missing from the real dataset)" if (subject, action, rep) == (4, 8, 5) else ""
-            raise SourceError(f"MHAD sequence {base} not found: {seq_dir} does not exist{hint}")
-    return SourceSpec("mhad", text, live=False, location=str(kin_dir), params={"kinect": kinect, "sequences": sequences})
-
-
-def _parse_synthetic(text: str, rest: str) -> SourceSpec:
-    base, params = _query(rest)
-    _check_keys(params, {"loops", "subjects", "seed", "fps", "size"}, text)
-    from engine.synthetic import ACTIONS  # the motion model is the one the trainer uses
-
-    if base:
-        match = re.fullmatch(r"A(\d{2})", base)
-        if not match or not 1 <= int(match.group(1)) <= len(ACTIONS):
-            raise SourceError(f"source {text!r}: synthetic action must be A01-A{len(ACTIONS):02d}")
-        actions = [int(match.group(1)) - 1]
-    else:
-        actions = list(range(len(ACTIONS)))
-    subjects_text = params.get("subjects", "8-12")
-    sub_match = re.fullmatch(r"(\d+)(?:-(\d+))?", subjects_text)
-    if not sub_match:
-        raise SourceError(f"source {text!r}: subjects must look like 8-12 or 3")
-    lo, hi = int(sub_match.group(1)), int(sub_match.group(2) or sub_match.group(1))
-    if not 1 <= lo <= hi <= 99:
-        raise SourceError(f"source {text!r}: subjects range {subjects_text} is out of 1..99")
-    size_text = params.get("size", "640x480")
-    size_match = re.fullmatch(r"(\d+)x(\d+)", size_text)
-    if not size_match or not all(64 <= int(v) <= 4096 for v in size_match.groups()):
-        raise SourceError(f"source {text!r}: size must look like 640x480 (64..4096 each)")
-    resolved = {
-        "actions": actions,
-        "subjects": list(range(lo, hi + 1)),
-        "loops": _int_param(params, "loops", text, 0, 0),
-        "seed": _int_param(params, "seed", text, 0, 0),
-        "fps": float(_int_param(params, "fps", text, 30, 1, 240)),
-        "size": (int(size_match.group(1)), int(size_match.group(2))),
-    }
-    return SourceSpec("synthetic", text, live=False, location=base, params=resolved)
-
-
-# --- readers -----------------------------------------------------------------------------
 
 
 class StreamReader:
@@ -253,7 +100,7 @@ class SyntheticReader(StreamReader):
     """People of the built-in motion model performing the shipped model's actions, one after another."""
 
     def __init__(self, spec: SourceSpec) -> None:
-        from engine import synthetic
+        from engine.sources import synthetic
 
         self._synthetic = synthetic
         p = spec.params
@@ -272,7 +119,7 @@ class SyntheticReader(StreamReader):
         if self._loops and self._index >= self._loops * len(self._plan):
             return False
         action, subject_id = self._plan[self._index % len(self._plan)]
-        repetition = 1 + (self._index // len(self._plan)) % MHAD_REPETITIONS
+        repetition = 1 + (self._index // len(self._plan)) % mhad.N_REPETITIONS
         subject = self._synthetic.make_subject(subject_id, seed=self._seed)
         self._subject, self._action = subject, action
         self._keypoints = self._synthetic.motion(action, subject, repetition, fps=self.fps, size=self._size, seed=self._seed)
@@ -337,17 +184,15 @@ def open_streams(spec: SourceSpec, fps_hint: float = 30.0) -> Iterator[StreamRea
     elif spec.kind == "images":
         yield ImageListReader(spec.text, _image_paths(spec), fps_hint)
     elif spec.kind == "mhad":
-        kin = spec.params["kinect"]
+        kin_dir, kinect = Path(spec.location), spec.params["kinect"]
         for subject, action, rep in spec.params["sequences"]:
-            seq_dir = Path(spec.location) / f"S{subject:02d}" / f"A{action:02d}" / f"R{rep:02d}"
-            name = f"mhad:S{subject:02d}/A{action:02d}/R{rep:02d}"
-            if not seq_dir.is_dir():
+            if not mhad.sequence_dir(kin_dir, subject, action, rep).is_dir():
                 continue  # whole-subject replays skip the sequences the dataset lacks
-            prefix = f"kin_k0{kin}_s{subject:02d}_a{action:02d}_r{rep:02d}_color_"
-            paths = sorted((str(p) for p in seq_dir.glob(prefix + "*.ppm")), key=natural_key)
+            paths = [str(p) for p in mhad.frame_paths(kin_dir, kinect, subject, action, rep)]
             if not paths:
-                raise SourceError(f"MHAD sequence {seq_dir} holds no {prefix}NNNNN.ppm frames: check the dataset copy")
-            yield ImageListReader(name, paths, MHAD_FPS)
+                raise SourceError(f"MHAD sequence {mhad.sequence_dir(kin_dir, subject, action, rep)} holds no "
+                                  f"kin_k0{kinect}_..._color_NNNNN.ppm frames: check the dataset copy")
+            yield ImageListReader(f"mhad:{mhad.sequence_id(subject, action, rep)}", paths, mhad.FPS)
     elif spec.kind == "video":
         unreadable = f"video {spec.location} cannot be opened: not a video OpenCV can decode (try converting it to mp4)"
         capture = _open_capture(spec.location, unreadable)

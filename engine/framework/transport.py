@@ -15,8 +15,8 @@ import numpy as np
 import zmq
 
 from engine.errors import TransportError
-from engine.schema import ALLOWED_DTYPES, REQUIRED_HEADER_KEYS, SCHEMA_VERSION, Limits
-from engine.security import CurveKeys, secure_client, secure_server
+from engine.framework.schema import ALLOWED_DTYPES, REQUIRED_HEADER_KEYS, SCHEMA_VERSION, Limits
+from engine.framework.security import CurveKeys, secure_client, secure_server
 
 DEFAULT_LIMITS = Limits()
 

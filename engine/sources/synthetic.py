@@ -18,24 +18,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from engine.sources.mhad import ACTIONS  # the actions the synthetic people perform, in MHAD order
 from pose.coco import (
     L_ANKLE, L_EAR, L_ELBOW, L_EYE, L_HIP, L_KNEE, L_SHOULDER, L_WRIST, N_JOINTS, NECK, NOSE,
     R_ANKLE, R_EAR, R_ELBOW, R_EYE, R_HIP, R_KNEE, R_SHOULDER, R_WRIST,
-)
-
-# Berkeley MHAD action order: A01 is index 0.
-ACTIONS: tuple[str, ...] = (
-    "jumping in place",
-    "jumping jacks",
-    "bending",
-    "punching",
-    "waving two hands",
-    "waving right hand",
-    "clapping",
-    "throwing",
-    "sit down then stand up",
-    "sit down",
-    "stand up",
 )
 
 # Kinect 1 colour camera focal length in pixels at 640x480.

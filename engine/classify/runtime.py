@@ -21,8 +21,8 @@ from typing import Any, Iterator, Mapping, Sequence
 import numpy as np
 
 from engine.errors import ConfigError, ModelError
-from engine.features import keypoint_features_batch
-from engine.model_contract import Contract, open_model
+from engine.classify.features import keypoint_features_batch
+from engine.classify.contract import Contract, open_model
 from pose.coco import N_JOINTS
 
 UNKNOWN = "unknown"

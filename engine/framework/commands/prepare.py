@@ -34,12 +34,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"{path}: {len(dataset)} sequences, {len(dataset.label_names)} classes, seed {args.seed}")
         return 0
 
-    from engine.errors import ConfigError
+    from engine.sources import mhad
     from trainer.mhad import prepare_mhad
 
-    root = args.mhad_root or os.environ.get("MHAD_ROOT")
-    if not root:
-        raise ConfigError("no MHAD root: pass --mhad-root ROOT or set MHAD_ROOT (the folder holding Kinect/)")
+    # The same check, message and exit code as `engine run --source mhad:...`.
+    root = str(mhad.kinect_dir(args.mhad_root, args.kinect).parents[1])
     result = prepare_mhad(root, args.out, backend=args.pose, workers=args.workers, cache_dir=args.cache,
                           weights_dir=args.weights_dir, kinect=args.kinect, progress=sys.stderr)
     for line in result.missing:

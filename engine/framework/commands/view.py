@@ -13,7 +13,7 @@ import argparse
 import re
 
 from engine.errors import ConfigError
-from engine.schema import DEFAULT_PUBLISH
+from engine.framework.schema import DEFAULT_PUBLISH
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -38,7 +38,7 @@ def default_monitor(labels_endpoint: str) -> str:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from engine.stagekit import Stop
+    from engine.framework.stagekit import Stop
     from engine.viewer.feed import ViewerOptions, connectable, parse_bind
     from engine.viewer.launch import serve_viewer
 

@@ -191,7 +191,7 @@ def _contract_from(
         if image_size < 8 or (input_kind == "skeleton_pyramid" and image_size % 8):
             raise bad("image_size", "at least 8" + (" and a multiple of 8 for a pyramid" if input_kind == "skeleton_pyramid" else ""))
     if input_kind == "keypoint_sequence" and feature_version is not None:
-        from engine.features import FEATURE_VERSION
+        from engine.classify.features import FEATURE_VERSION
 
         if feature_version != FEATURE_VERSION:
             raise ModelError(
@@ -232,7 +232,7 @@ def expected_input_shapes(contract: Contract) -> list[tuple[int | None, ...]]:
     """The input shapes the metadata implies, batch dimension as None, in session input order."""
     w, s = contract.window, contract.image_size
     if contract.input_kind == "keypoint_sequence":
-        from engine.features import N_FEATURES
+        from engine.classify.features import N_FEATURES
 
         return [(None, w, N_FEATURES)]
     if contract.input_kind == "skeleton_sequence":

@@ -11,7 +11,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.security import generate_keys
+    from engine.framework.security import generate_keys
 
     folder = generate_keys(args.folder)
     print(f"wrote CURVE keys to {folder}: give the engine --curve-keys {folder}; a remote subscriber needs "

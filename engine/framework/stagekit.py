@@ -18,9 +18,9 @@ import msgpack
 import numpy as np
 import zmq
 
-from engine import transport
+from engine.framework import transport
 from engine.errors import EngineError
-from engine.security import CurveKeys, load_keys
+from engine.framework.security import CurveKeys, load_keys
 from pose.base import PoseError
 
 STATUS_INTERVAL_S = 0.5

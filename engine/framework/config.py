@@ -10,7 +10,7 @@ from typing import Any
 
 from engine.errors import ConfigError
 from engine.paths import default_model
-from engine.schema import DEFAULT_PUBLISH
+from engine.framework.schema import DEFAULT_PUBLISH
 
 
 @dataclass(frozen=True)

@@ -22,14 +22,14 @@ from typing import TextIO
 import msgpack
 import zmq
 
-from engine import transport
-from engine.config import RunOptions
+from engine.framework import transport
+from engine.framework.config import RunOptions
 from engine.errors import ConfigError, EngineError, StageError
-from engine.model_contract import load_contract
-from engine.schema import LABELS_TOPIC
-from engine.security import CurveKeys, is_loopback, load_keys
+from engine.classify.contract import load_contract
+from engine.framework.schema import LABELS_TOPIC
+from engine.framework.security import CurveKeys, is_loopback, load_keys
 from engine.sources import parse_source, probe
-from engine.stagekit import FATAL_EXIT_CODES
+from engine.framework.stagekit import FATAL_EXIT_CODES
 from pose import BACKENDS  # names only: backends load inside the pose workers
 
 SHUTDOWN_GRACE_S = 1.5

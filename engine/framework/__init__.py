@@ -1,0 +1,1 @@
+"""The framework: CLI, configuration, message schema and transport, the stage kit, the supervisor."""

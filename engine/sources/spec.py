@@ -1,0 +1,142 @@
+"""Source strings, parsed in one place into a typed `SourceSpec`.
+
+Every command (`run`, `pose`, `prepare`, benchmarks) goes through `parse_source`, so a new
+scheme is added here once and every error message lists the accepted forms.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import parse_qsl
+
+from engine.errors import SourceError
+from engine.sources import mhad
+from engine.sources.mhad import ACTIONS
+
+ACCEPTED_FORMS = (
+    "camera:N[?width=&height=&fps=], a video file path, an image folder or glob, "
+    "rtsp://... or http(s)://..., mhad:SXX[/AYY[/RZZ]][?kinect=2], synthetic:[AYY][?loops=&subjects=&seed=&fps=&size=]"
+)
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp"})
+VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"})
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """What a source string names; `live` sources drop frames, recorded ones are lossless."""
+
+    kind: str  # camera | stream | video | images | mhad | synthetic
+    text: str
+    live: bool
+    location: str = ""
+    params: dict = field(default_factory=dict)
+
+
+def natural_key(text: str) -> list:
+    """Sort key that puts frame_2 before frame_10."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]
+
+
+def _query(text: str) -> tuple[str, dict[str, str]]:
+    base, _, query = text.partition("?")
+    return base, dict(parse_qsl(query, keep_blank_values=True))
+
+
+def _int_param(params: dict, key: str, source: str, default: int, lo: int = 0, hi: int = 1 << 30) -> int:
+    raw = params.get(key)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SourceError(f"source {source!r}: {key}={raw!r} is not an integer") from None
+    if not lo <= value <= hi:
+        raise SourceError(f"source {source!r}: {key}={value} is out of range {lo}..{hi}")
+    return value
+
+
+def _check_keys(params: dict, allowed: set[str], source: str) -> None:
+    unknown = sorted(set(params) - allowed)
+    if unknown:
+        raise SourceError(f"source {source!r}: unknown option {unknown[0]!r}; accepted: {', '.join(sorted(allowed))}")
+
+
+def parse_source(text: str, mhad_root: str | None = None) -> SourceSpec:
+    """Turn a source string into a SourceSpec; raises SourceError listing the accepted forms."""
+    text = text.strip()
+    if not text:
+        raise SourceError(f"empty source: use one of {ACCEPTED_FORMS}")
+    lowered = text.lower()
+    if lowered.startswith(("rtsp://", "rtsps://", "http://", "https://")):
+        return SourceSpec("stream", text, live=True, location=text)
+    scheme, sep, rest = text.partition(":")
+    if sep and scheme == "camera":
+        base, params = _query(rest)
+        _check_keys(params, {"width", "height", "fps"}, text)
+        if not base.isdigit():
+            raise SourceError(f"source {text!r}: camera index must be a number, e.g. camera:0")
+        for key in ("width", "height", "fps"):
+            _int_param(params, key, text, 0, 1, 10000)
+        return SourceSpec("camera", text, live=True, location=base, params=params)
+    if sep and scheme == "mhad":
+        return _parse_mhad(text, rest, mhad_root)
+    if sep and scheme == "synthetic":
+        return _parse_synthetic(text, rest)
+    if sep and len(scheme) > 1 and "/" not in scheme and not os.path.exists(text):
+        raise SourceError(f"unknown source scheme {scheme + ':'!r}: use one of {ACCEPTED_FORMS}")
+    path = Path(text).expanduser()
+    if path.is_dir():
+        return SourceSpec("images", text, live=False, location=str(path))
+    if any(ch in text for ch in "*?["):
+        return SourceSpec("images", text, live=False, location=str(path))
+    if path.is_file():
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            return SourceSpec("images", text, live=False, location=str(path))
+        return SourceSpec("video", text, live=False, location=str(path))
+    if path.suffix.lower() in VIDEO_SUFFIXES | IMAGE_SUFFIXES:
+        raise SourceError(f"file {text} not found: check the path")
+    raise SourceError(f"source {text!r} is neither an existing file or folder nor a known scheme: use one of {ACCEPTED_FORMS}")
+
+
+def _parse_mhad(text: str, rest: str, mhad_root: str | None) -> SourceSpec:
+    path, params = _query(rest)
+    _check_keys(params, {"kinect"}, text)
+    kinect = _int_param(params, "kinect", text, 1, 1, 2)
+    subject, action, rep = mhad.parse_ids(text, path)
+    kin_dir = mhad.kinect_dir(mhad_root, kinect)
+    sequences = mhad.sequences(text, kin_dir, subject, action, rep)
+    return SourceSpec("mhad", text, live=False, location=str(kin_dir), params={"kinect": kinect, "sequences": sequences})
+
+
+def _parse_synthetic(text: str, rest: str) -> SourceSpec:
+    base, params = _query(rest)
+    _check_keys(params, {"loops", "subjects", "seed", "fps", "size"}, text)
+    if base:
+        match = re.fullmatch(r"A(\d{2})", base)
+        if not match or not 1 <= int(match.group(1)) <= len(ACTIONS):
+            raise SourceError(f"source {text!r}: synthetic action must be A01-A{len(ACTIONS):02d}")
+        actions = [int(match.group(1)) - 1]
+    else:
+        actions = list(range(len(ACTIONS)))
+    subjects_text = params.get("subjects", "8-12")
+    sub_match = re.fullmatch(r"(\d+)(?:-(\d+))?", subjects_text)
+    if not sub_match:
+        raise SourceError(f"source {text!r}: subjects must look like 8-12 or 3")
+    lo, hi = int(sub_match.group(1)), int(sub_match.group(2) or sub_match.group(1))
+    if not 1 <= lo <= hi <= 99:
+        raise SourceError(f"source {text!r}: subjects range {subjects_text} is out of 1..99")
+    size_text = params.get("size", "640x480")
+    size_match = re.fullmatch(r"(\d+)x(\d+)", size_text)
+    if not size_match or not all(64 <= int(v) <= 4096 for v in size_match.groups()):
+        raise SourceError(f"source {text!r}: size must look like 640x480 (64..4096 each)")
+    resolved = {
+        "actions": actions,
+        "subjects": list(range(lo, hi + 1)),
+        "loops": _int_param(params, "loops", text, 0, 0),
+        "seed": _int_param(params, "seed", text, 0, 0),
+        "fps": float(_int_param(params, "fps", text, 30, 1, 240)),
+        "size": (int(size_match.group(1)), int(size_match.group(2))),
+    }
+    return SourceSpec("synthetic", text, live=False, location=base, params=resolved)
