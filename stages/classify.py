@@ -51,11 +51,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--ema", type=float, default=0.5, help="score smoothing factor (0 disables)")
     parser.add_argument("--unknown-below", type=float, default=0.0, help="publish 'unknown' under this score")
+    parser.add_argument("--min-window", dest="min_window_s", type=float, default=0.0, metavar="SECONDS",
+                        help="a track's first label after this long (a partial window); 0: the model's min_window")
     add_common_args(parser)
     args = parser.parse_args(argv)
 
     stop = Stop()
-    runtime = ClassifierRuntime(args.model, ClassifyOptions(threads=args.threads, ema=args.ema, unknown_below=args.unknown_below))
+    runtime = ClassifierRuntime(args.model, ClassifyOptions(threads=args.threads, ema=args.ema, unknown_below=args.unknown_below,
+                                                            min_window_s=args.min_window_s))
     model_name = Path(args.model).stem
     ctx = zmq.Context.instance()
     inbox = ctx.socket(zmq.PULL)

@@ -129,6 +129,8 @@ def test_export_agrees_with_keras_and_carries_the_contract(tcn_run: Path, small_
     assert contract.input_kind == "keypoint_sequence" and contract.window == 12 and contract.stride == 4
     assert contract.labels[0] == "jumping in place" and contract.fps == 10.0
     assert "top1_window" in contract.metrics and contract.feature_version == 1
+    # partial windows from half a second (5 model frames at 10 fps), as trained
+    assert contract.min_window == read_run(tcn_run)["min_window"] == 5 and contract.padding == "first_frame"
     model = keras.models.load_model(tcn_run / "model.keras", compile=False)
     inputs = parity_inputs(read_run(tcn_run), ds.load(small_data))
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
@@ -154,10 +156,12 @@ def test_evaluate_json_runs_the_onnx_model_through_the_runtime(tcn_run: Path, sm
     for key in ("top1", "top5", "per_class", "n_windows", "n_sequences", "sequence_top1", "confusion"):
         assert key in result, key
     assert result["n_sequences"] == 11 and result["n_windows"] == sum(map(sum, result["confusion"]))
+    assert result["sequences_without_window"] == 0 and result["n_partial_windows"] > 0
     assert result["top5"] >= result["top1"]
     # The runtime's figures equal the Keras ones the training run recorded on the same windows.
     run = read_run(tcn_run)
     assert abs(result["top1"] - run["metrics"]["top1_window"]) < 1e-6
+    assert result["n_partial_windows"] == run["metrics"]["test_partial_windows"]
     assert (tmp_path / "ev" / "confusion.png").is_file()
 
 

@@ -27,6 +27,7 @@ class TrainConfig:
     fps: float = 15.0  # model frame rate: every input is resampled to it
     window: int = 30  # model frames per window
     stride: int = 3  # model frames between classifications at run time (exported)
+    min_window: int = 0  # model frames before a track's first (partial, padded) window; 0: half a second (exported)
     train_stride: int = 2  # model frames between training windows (more windows, same content)
     image_size: int = 0  # skeleton image side (0 for keypoint models)
     epochs: int = 40
@@ -45,6 +46,8 @@ class TrainConfig:
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ConfigError(f"training config key {name!r} must be above 0, got {getattr(self, name)!r}")
+        if not 0 <= self.min_window <= self.window:
+            raise ConfigError(f"training config key 'min_window' must be 0 (half a second) or 1 to window ({self.window}), got {self.min_window!r}")
         if self.image_size < 0 or self.patience < 0 or self.validation_subjects < 1:
             raise ConfigError("training config keys image_size and patience must be >= 0, validation_subjects >= 1")
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from engine.errors import ModelError
-from engine.classify.contract import expected_input_shapes, open_model, write_metadata
+from engine.classify.contract import Contract, expected_input_shapes, open_model, write_metadata
 from trainer.dataset import Dataset, load, split_protocol
 from trainer.training import MODEL_FILE, RUN_FILE
 from trainer.windows import PER_IMAGE_KINDS, build_windows, training_contract
@@ -40,16 +40,22 @@ def read_run(run_dir: str | Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def run_contract(run: dict[str, Any]) -> Contract:
+    """The contract a run trained for; a run from before `min_window` trained on full windows only."""
+    return training_contract(run["input_kind"], tuple(run["labels"]), run["window"], run["stride"], run["fps"],
+                             run["image_size"], run.get("min_window", run["window"]))
+
+
 def parity_inputs(run: dict[str, Any], dataset: Dataset, n: int = PARITY_SAMPLES) -> list[np.ndarray]:
     """Up to n real model inputs (windows, or images for per-image kinds) from the test subjects."""
-    contract = training_contract(run["input_kind"], tuple(run["labels"]), run["window"], run["stride"], run["fps"], run["image_size"])
+    contract = run_contract(run)
     _, test = split_protocol(dataset)
     picked = np.flatnonzero(test)
     # A spread of sequences (every class), not the first few of one.
     picked = picked[np.linspace(0, len(picked) - 1, min(len(picked), 22)).astype(int)] if len(picked) else picked
     ws = build_windows(dataset, picked, contract)
     if not len(ws):
-        raise ModelError(f"{dataset.path}: no window to check the export on; pass --data with sequences of at least {run['window']} model frames")
+        raise ModelError(f"{dataset.path}: no window to check the export on; pass --data with sequences of at least {contract.min_window} model frames")
     if run["input_kind"] in PER_IMAGE_KINDS:
         rows = np.linspace(0, len(ws.frame_labels) - 1, min(n, len(ws.frame_labels))).astype(int)
         return ws.frame_inputs(rows)
@@ -69,7 +75,7 @@ def export(run_dir: str | Path, out_path: str | Path, data: str | Path | None = 
     import tf2onnx
 
     model = keras.models.load_model(Path(run_dir) / MODEL_FILE, compile=False)
-    contract = training_contract(run["input_kind"], tuple(run["labels"]), run["window"], run["stride"], run["fps"], run["image_size"])
+    contract = run_contract(run)
     shapes = expected_input_shapes(contract)
     if run["input_kind"] in PER_IMAGE_KINDS:
         names = [f"image_{s}" for s in contract.pyramid_sizes] if run["input_kind"] == "skeleton_pyramid" else ["image"]
@@ -86,6 +92,8 @@ def export(run_dir: str | Path, out_path: str | Path, data: str | Path | None = 
         "image_size": run["image_size"],
         "window": run["window"],
         "stride": run["stride"],
+        "min_window": contract.min_window,
+        "padding": contract.padding,
         "fps": run["fps"],
         "trained_on": f"{Path(run['dataset']).name} ({run['command'] or 'engine train'}); subjects {run['subjects']['fit']} "
         f"trained, {run['subjects']['validation']} validated, {run['subjects']['test']} tested",

@@ -8,10 +8,20 @@ import numpy as np
 from trainer.windows import sequence_scores
 
 
-def summarize(probs: np.ndarray, labels: np.ndarray, sequence: np.ndarray, label_names: tuple[str, ...]) -> dict[str, Any]:
+def summarize(
+    probs: np.ndarray,
+    labels: np.ndarray,
+    sequence: np.ndarray,
+    label_names: tuple[str, ...],
+    partial: np.ndarray | None = None,
+) -> dict[str, Any]:
     """top1/top5 and per-class accuracy over windows, the confusion matrix (rows true, columns
     predicted, window counts), and sequence-level accuracy with one vote per sequence (the
-    mean of its windows' probabilities), which is the figure the MHAD research reports."""
+    mean of its windows' probabilities), which is the figure the MHAD research reports.
+
+    Partial windows (bool[N] `partial`, a track's first labels before it has W model frames)
+    count like the others everywhere; `top1_partial` / `top1_full` split window top-1 by kind
+    (None when there is none of that kind), the figure for how early labels can be trusted."""
     n_classes = len(label_names)
     probs = np.asarray(probs, np.float32).reshape(-1, n_classes)
     labels = np.asarray(labels, np.int64)
@@ -29,11 +39,16 @@ def summarize(probs: np.ndarray, labels: np.ndarray, sequence: np.ndarray, label
     seq_pred = seq_probs.argmax(axis=1) if len(seq_probs) else np.zeros(0, np.int64)
     seq_confusion = np.zeros((n_classes, n_classes), np.int64)
     np.add.at(seq_confusion, (seq_labels, seq_pred), 1)
+    partial = np.zeros(len(labels), bool) if partial is None else np.asarray(partial, bool).reshape(-1)
+    correct = predicted == labels
     return {
         "top1": float((predicted == labels).mean()) if len(labels) else 0.0,
         "top5": float((top5 == labels[:, None]).any(axis=1).mean()) if len(labels) else 0.0,
         "per_class": per_class,
         "n_windows": int(len(labels)),
+        "n_partial_windows": int(partial.sum()),
+        "top1_partial": float(correct[partial].mean()) if partial.any() else None,
+        "top1_full": float(correct[~partial].mean()) if (~partial).any() else None,
         "n_sequences": int(len(ids)),
         "sequence_top1": float((seq_pred == seq_labels).mean()) if len(ids) else 0.0,
         "labels": list(label_names),

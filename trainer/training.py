@@ -37,7 +37,7 @@ from trainer.windows import PER_IMAGE_KINDS, WindowSet, build_windows, training_
 RUN_FILE = "run.json"
 MODEL_FILE = "model.keras"
 # Config keys that change the windows themselves; other keys reuse the windows built once.
-_WINDOW_KEYS = ("fps", "window", "stride", "train_stride", "image_size")
+_WINDOW_KEYS = ("fps", "window", "stride", "min_window", "train_stride", "image_size")
 
 Log = Callable[[str], None]
 
@@ -181,7 +181,7 @@ def train(
     def windows(cfg: TrainConfig) -> tuple[WindowSet, WindowSet]:
         key = tuple(getattr(cfg, k) for k in _WINDOW_KEYS)
         if key not in cache:
-            contract = training_contract(module.INPUT_KIND, labels, cfg.window, cfg.stride, cfg.fps, cfg.image_size)
+            contract = training_contract(module.INPUT_KIND, labels, cfg.window, cfg.stride, cfg.fps, cfg.image_size, cfg.min_window)
             cache.clear()  # one set of windows in memory at a time
             cache[key] = (
                 build_windows(dataset, fit_mask, contract, stride=cfg.train_stride),
@@ -200,7 +200,7 @@ def train(
         if not len(fit_ws) or not len(val_ws):
             raise DatasetError(f"{dataset.path or 'dataset'}: no window of {cfg.window} frames at {cfg.fps} fps; sequences are too short for this config")
         model, history = _fit(cfg, fit_ws, val_ws, log)
-        val_metrics = summarize(predict_windows(model, val_ws), val_ws.labels, val_ws.sequence, labels)
+        val_metrics = summarize(predict_windows(model, val_ws), val_ws.labels, val_ws.sequence, labels, val_ws.partial)
         score = (val_metrics["top1"], -min(history.get("val_loss", [np.inf])))
         grid_log.append({"point": point, "val_top1_window": val_metrics["top1"], "val_loss": -score[1],
                          "val_top1_sequence": val_metrics["sequence_top1"], "epochs": len(history.get("loss", []))})
@@ -214,7 +214,7 @@ def train(
     if best_config.refit:
         # The validation subjects have chosen the config and the epoch count; now they train too.
         log(f"refit on all training subjects for {best_epoch} epochs")
-        contract = training_contract(module.INPUT_KIND, labels, best_config.window, best_config.stride, best_config.fps, best_config.image_size)
+        contract = training_contract(module.INPUT_KIND, labels, best_config.window, best_config.stride, best_config.fps, best_config.image_size, best_config.min_window)
         all_ws = build_windows(dataset, fit_mask | val_mask, contract, stride=best_config.train_stride)
         cache.clear()
         model, refit_history = _fit(best_config, all_ws, None, log, epochs=best_epoch)
@@ -224,9 +224,9 @@ def train(
     train_seconds = time.perf_counter() - started
 
     model = keras.models.load_model(out / MODEL_FILE, compile=False)
-    contract = training_contract(module.INPUT_KIND, labels, best_config.window, best_config.stride, best_config.fps, best_config.image_size)
+    contract = training_contract(module.INPUT_KIND, labels, best_config.window, best_config.stride, best_config.fps, best_config.image_size, best_config.min_window)
     test_ws = build_windows(dataset, test_mask, contract)
-    test = summarize(predict_windows(model, test_ws), test_ws.labels, test_ws.sequence, labels)
+    test = summarize(predict_windows(model, test_ws), test_ws.labels, test_ws.sequence, labels, test_ws.partial)
     log(f"test subjects: window top-1 {test['top1']:.3f}, sequence top-1 {test['sequence_top1']:.3f} "
         f"({test['n_windows']} windows, {test['n_sequences']} sequences)")
 
@@ -242,6 +242,8 @@ def train(
         "top5_window": test["top5"],
         "top1_sequence": test["sequence_top1"],
         "test_windows": test["n_windows"],
+        "top1_partial_window": test["top1_partial"],  # windows of tracks shorter than the window (padded)
+        "test_partial_windows": test["n_partial_windows"],
         "test_sequences": test["n_sequences"],
     }
     run = {
@@ -250,6 +252,7 @@ def train(
         "labels": list(labels),
         "window": best_config.window,
         "stride": best_config.stride,
+        "min_window": contract.min_window,
         "fps": best_config.fps,
         "image_size": best_config.image_size,
         "feature_version": contract.feature_version,

@@ -4,7 +4,10 @@ Train and live must see the same windows: frame choice at the model's fps (neare
 window length and alignment all come from `TrackWindow`, fed frame *indices* instead of
 images so that a window is a row of indices into a table of per-frame items drawn once by
 `frame_items` (skeleton images are drawn only for frames some window uses). Keypoint
-windows become features with the runtime's `keypoint_features_batch`. TensorFlow-free.
+windows become features with the runtime's `keypoint_features_batch`. Partial windows (a
+track's first `min_window` to W - 1 model frames, padded with its first frame) are training
+windows too, for short sequences and for the start of long ones: the runtime labels early.
+TensorFlow-free.
 """
 from __future__ import annotations
 
@@ -15,16 +18,25 @@ import numpy as np
 
 from engine.classify.runtime import TrackWindow, frame_items, item_keys
 from engine.classify.features import FEATURE_VERSION, keypoint_features_batch
-from engine.classify.contract import Contract, expected_input_shapes
+from engine.classify.contract import PADDINGS, Contract, expected_input_shapes, model_frames
 from trainer.dataset import Dataset
 
 PER_IMAGE_KINDS = frozenset({"skeleton_image", "skeleton_pyramid"})
+# A track's first label after half a second: every clip of 0.5 s or more gets one (at source
+# rates of 5 fps and up), and a 3 s window still has a sixth of its frames real.
+DEFAULT_MIN_WINDOW_S = 0.5
 
 
 def training_contract(
-    input_kind: str, labels: tuple[str, ...], window: int, stride: int, fps: float, image_size: int
+    input_kind: str, labels: tuple[str, ...], window: int, stride: int, fps: float, image_size: int,
+    min_window: int = 0,
 ) -> Contract:
-    """The contract the exported model will carry, before there is a file."""
+    """The contract the exported model will carry, before there is a file.
+
+    min_window: model frames before a track's first (partial) window; 0: DEFAULT_MIN_WINDOW_S.
+    """
+    if not 0 <= min_window <= window:
+        raise ValueError(f"min_window must be 0 (half a second) or 1 to the window ({window}), got {min_window}")
     contract = Contract(
         path="<training>",
         labels=tuple(labels),
@@ -32,6 +44,8 @@ def training_contract(
         image_size=int(image_size),
         window=int(window),
         stride=int(stride),
+        min_window=int(min_window) or model_frames(DEFAULT_MIN_WINDOW_S, fps, window),
+        padding=PADDINGS[0],
         fps=float(fps),
         trained_on="",
         metrics={},
@@ -47,17 +61,26 @@ def training_contract(
 def window_index(contract: Contract, length: int, source_fps: float, stride: int | None = None) -> np.ndarray:
     """int64[N, W]: source frame indices of each window of a `length`-frame sequence.
 
-    Exactly the windows the runtime makes (sequence_windows), optionally at another stride.
+    Exactly the windows the runtime makes (sequence_windows), partial ones (padded rows repeat
+    the first index) included, optionally at another stride.
     """
+    return window_rows(contract, length, source_fps, stride)[0]
+
+
+def window_rows(
+    contract: Contract, length: int, source_fps: float, stride: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(window_index's int64[N, W], int32[N] model frames each window really has: < W when partial)."""
     if stride is not None and stride != contract.stride:
         contract = dataclasses.replace(contract, stride=int(stride))
     track = TrackWindow(contract, source_fps)
     keys = track.keys
-    rows = []
+    rows, frames = [], []
     for seq in range(length):
         for window in track.push(seq, 0, {key: np.int64(seq) for key in keys}):
             rows.append(window.items[keys[0]])
-    return np.array(rows, np.int64).reshape(-1, contract.window)
+            frames.append(window.frames)
+    return np.array(rows, np.int64).reshape(-1, contract.window), np.array(frames, np.int32)
 
 
 @dataclass(frozen=True)
@@ -69,6 +92,7 @@ class WindowSet:
         was computed from, and `frames` is empty).
     index: int64[N, W] rows of `frames` per window (empty for keypoint kinds).
     labels / sequence: int32[N], the window's class and its sequence's index in the dataset.
+    window_frames: int32[N], the model frames each window really has (< W: a partial window).
     frame_labels: int32[Nf], the class of each frame (per-image models train on frames).
     frame_keypoints: float32[Nf, 18, 3], what each frame's images were drawn from (image kinds),
         so that training can draw augmented images.
@@ -82,6 +106,7 @@ class WindowSet:
     labels: np.ndarray
     sequence: np.ndarray
     frame_labels: np.ndarray
+    window_frames: np.ndarray
     frame_keypoints: np.ndarray | None = None
 
     def __len__(self) -> int:
@@ -90,6 +115,11 @@ class WindowSet:
     @property
     def n_sequences(self) -> int:
         return len(np.unique(self.sequence))
+
+    @property
+    def partial(self) -> np.ndarray:
+        """bool[N]: windows padded because their track had fewer than W model frames."""
+        return self.window_frames < self.contract.window
 
     def inputs(self, rows: np.ndarray | slice) -> list[np.ndarray]:
         """Model inputs (float32, as the runtime feeds them) of the windows `rows`."""
@@ -110,15 +140,17 @@ def build_windows(
     picked = np.flatnonzero(mask) if np.asarray(mask).dtype == bool else np.asarray(mask, np.int64)
     keys = item_keys(contract)
     frame_kp, keypoint_rows, feature_rows, tables, indices, labels, sequences, frame_labels = [], [], [], [], [], [], [], []
+    window_frames = []
     offset = 0
     for i in picked.tolist():
         kp = dataset.sequence(i)
-        index = window_index(contract, len(kp), float(dataset.fps[i]), stride)
+        index, real = window_rows(contract, len(kp), float(dataset.fps[i]), stride)
         if not len(index):
-            continue  # shorter than one window: the runtime would never classify it either
+            continue  # shorter than min_window: the runtime would never classify it either
         label = int(dataset.labels[i])
         labels.append(np.full(len(index), label, np.int32))
         sequences.append(np.full(len(index), i, np.int32))
+        window_frames.append(real)
         if contract.input_kind == "keypoint_sequence":
             keypoint_rows.append(kp[index])
             feature_rows.append(keypoint_features_batch(kp[index]))
@@ -149,12 +181,17 @@ def build_windows(
         labels=np.concatenate(labels) if labels else empty_i,
         sequence=np.concatenate(sequences) if sequences else empty_i,
         frame_labels=np.concatenate(frame_labels) if frame_labels else empty_i,
+        window_frames=np.concatenate(window_frames) if window_frames else empty_i,
         frame_keypoints=np.concatenate(frame_kp) if frame_kp else None,
     )
 
 
 def sequence_scores(probs: np.ndarray, sequence: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(sequence ids, float32[S, C] mean window probabilities per sequence): one vote each."""
+    """(sequence ids, float32[S, C] mean window probabilities per sequence): one vote each.
+
+    Every window counts once, partial ones too: a sequence shorter than the model's window
+    has only partial windows, and a long one is labelled from its first min_window frames on.
+    """
     ids, inverse = np.unique(sequence, return_inverse=True)
     sums = np.zeros((len(ids), probs.shape[1]), np.float64)
     np.add.at(sums, inverse, probs)

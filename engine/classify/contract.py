@@ -3,13 +3,21 @@
 A classifier is one ONNX file whose `metadata_props` say everything the classify stage
 needs (see ARCHITECTURE.md, "Model contract"). Every check happens here, before any
 inference, so a bad file is refused with one line naming the file, the key and the fix.
+
+Short tracks (optional keys `min_window`, `padding`): a track with at least `min_window` model
+frames but fewer than `window` is classified on a *partial window*, padded at the front to
+`window` frames by repeating its first model frame (`padding` = `first_frame`, the only rule:
+it needs no change to the graph's inputs and fits images as well as keypoints), every
+`stride` model frames until the window is full. Training, `engine evaluate` and the classify
+stage all make these windows (engine.classify.runtime.TrackWindow). A file without
+`min_window` was trained on full windows only, so its default is `window`: it runs as before.
 """
 from __future__ import annotations
 
 import json
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -18,7 +26,8 @@ from engine.errors import ModelError
 INPUT_KINDS: tuple[str, ...] = ("skeleton_sequence", "skeleton_image", "skeleton_pyramid", "keypoint_sequence")
 IMAGE_KINDS: frozenset[str] = frozenset({"skeleton_sequence", "skeleton_image", "skeleton_pyramid"})
 REQUIRED_KEYS: tuple[str, ...] = ("labels", "input_kind", "image_size", "window", "stride", "fps", "trained_on", "metrics")
-OPTIONAL_KEYS: tuple[str, ...] = ("feature_version",)
+OPTIONAL_KEYS: tuple[str, ...] = ("feature_version", "min_window", "padding")
+PADDINGS: tuple[str, ...] = ("first_frame",)  # how a partial window is filled up to `window` frames
 PYRAMID_LEVELS = 4  # image_size, /2, /4, /8 as in the research's autoencoder pyramid
 MAX_MODEL_BYTES = 1 << 30  # a classifier is small; a bigger file is almost surely the wrong file
 _FIX = "re-export it with `engine export` (the model contract is in ARCHITECTURE.md)"
@@ -37,6 +46,8 @@ class Contract:
     image_size: int
     window: int
     stride: int
+    min_window: int  # model frames before a track's first (partial) window; == window: full windows only
+    padding: str
     fps: float
     trained_on: str
     metrics: dict[str, Any] = field(compare=False, hash=False)
@@ -59,10 +70,19 @@ class Contract:
         """Image sizes of the pyramid levels, largest first."""
         return tuple(self.image_size >> i for i in range(PYRAMID_LEVELS))
 
+    def with_min_window_s(self, seconds: float) -> "Contract":
+        """This contract with `min_window` set from seconds (floor, 1 to `window` model frames)."""
+        return replace(self, min_window=model_frames(seconds, self.fps, self.window))
+
     @property
     def fixed_batch(self) -> int | None:
         """The batch size the graph insists on, or None when it is symbolic (the normal case)."""
         return self.input_shapes[0][0] if self.input_shapes and self.input_shapes[0] else None
+
+
+def model_frames(seconds: float, fps: float, window: int) -> int:
+    """Model frames in `seconds` at `fps`, rounded down (a clip that long then has them all), in [1, window]."""
+    return max(1, min(int(window), math.floor(seconds * fps + 1e-6)))
 
 
 def load_contract(path: str | os.PathLike[str]) -> Contract:
@@ -186,6 +206,12 @@ def _contract_from(
     if not isinstance(metrics, dict):
         raise bad("metrics", "a JSON object")
     feature_version = _int(metadata, "feature_version", bad, minimum=1) if "feature_version" in metadata else None
+    min_window = _int(metadata, "min_window", bad, minimum=1) if "min_window" in metadata else window
+    if min_window > window:
+        raise bad("min_window", f"an integer from 1 to the window ({window})")
+    padding = metadata.get("padding", PADDINGS[0])
+    if padding not in PADDINGS:
+        raise ModelError(f"{path}: model metadata key 'padding' is {padding[:80]!r}; accepted: {', '.join(PADDINGS)}")
 
     if input_kind in IMAGE_KINDS:
         if image_size < 8 or (input_kind == "skeleton_pyramid" and image_size % 8):
@@ -206,6 +232,8 @@ def _contract_from(
         image_size=image_size,
         window=window,
         stride=stride,
+        min_window=min_window,
+        padding=padding,
         fps=fps,
         trained_on=metadata["trained_on"],
         metrics=metrics,

@@ -4,9 +4,11 @@ Frames arrive per stream as per-person items (keypoints, skeleton images). Each 
 track) keeps a window of the last W frames *at the model's frame rate*: what it is fed is
 resampled by nearest frame on the timestamps seq / source_fps (images cannot be blended and
 missing joints cannot be interpolated, so nearest is the one rule that fits every input
-kind; with equal rates it picks every frame). Once a window is full the track is classified
-every `stride` model frames; the ready windows of one call run as one batch, and scores are
-smoothed per track by an exponential moving average.
+kind; with equal rates it picks every frame). A track is classified every `stride` model
+frames once it has the model's `min_window` frames: on a partial window (its first model frame
+repeated at the front up to W, the contract's `padding`) until it has W, then on the last W.
+The ready windows of one call run as one batch, and scores are smoothed per track by an
+exponential moving average.
 
 `sequence_windows` (evaluation) and `ClassifierRuntime.update` (live) both go through
 `TrackWindow`, so evaluation measures exactly what runs live.
@@ -76,12 +78,17 @@ def frame_items(contract: Contract, keypoints: np.ndarray) -> dict[str, np.ndarr
 
 @dataclass(frozen=True)
 class Window:
-    """One full window at the model's rate: `items` maps each item key to an array [W, ...]."""
+    """One window at the model's rate: `items` maps each item key to an array [W, ...].
+
+    frames: the model frames the track really had (< W for a partial window, whose first
+    W - frames rows repeat its first frame); seq_from is the first real one's source frame.
+    """
 
     seq_from: int
     seq_to: int
     t_capture_ns: int
     items: dict[str, np.ndarray]
+    frames: int
 
 
 class TrackWindow:
@@ -90,12 +97,16 @@ class TrackWindow:
     Model frame k sits at time k / model_fps after the track's first frame; it takes the source
     frame nearest in time (the earlier one on a tie), and is settled as soon as that frame has
     arrived: the source rate says where the next frame will fall, so no frame is waited for. A gap longer than `max_gap_s` or a step back in seq restarts the window.
+    Windows are ready after min_window, min_window + stride, ... model frames while fewer than
+    W (partial, padded with the first frame), then after W, W + stride, ... (full), so a
+    contract with min_window == W makes full windows only.
     """
 
     def __init__(self, contract: Contract, source_fps: float, max_gap_s: float = 0.5) -> None:
         if not (math.isfinite(source_fps) and source_fps > 0):
             raise ValueError(f"source_fps must be a positive frame rate, got {source_fps}")
         self.window, self.stride, self.model_fps = contract.window, contract.stride, contract.fps
+        self.min_window = contract.min_window  # padding: first_frame, the contract's one rule
         self.keys = item_keys(contract)
         self.source_fps = float(source_fps)
         self._half_frame_s = 0.5 / self.source_fps
@@ -137,7 +148,7 @@ class TrackWindow:
             chosen = last if last is not None and tau - last[1] <= t - tau + _TIME_EPS_S else current
             self._append(chosen)
             self._next += 1
-            if self._count >= self.window and (self._count - self.window) % self.stride == 0:
+            if self._is_ready():
                 ready.append(self._gather())
         self._last = current
         return ready
@@ -153,30 +164,44 @@ class TrackWindow:
         self._t_capture[pos] = t_capture_ns
         self._count += 1
 
+    def _is_ready(self) -> bool:
+        count = self._count
+        if count >= self.window:
+            return (count - self.window) % self.stride == 0
+        return count >= self.min_window and (count - self.min_window) % self.stride == 0
+
     def _gather(self) -> Window:
-        order = (np.arange(self.window) + self._count) % self.window  # oldest first
+        if self._count >= self.window:
+            order = (np.arange(self.window) + self._count) % self.window  # oldest first
+        else:  # not wrapped yet: rows 0..count-1 in order; the first one fills the front
+            order = np.maximum(np.arange(self.window) - (self.window - self._count), 0)
         return Window(
             seq_from=int(self._seqs[order[0]]),
             seq_to=int(self._seqs[order[-1]]),
             t_capture_ns=int(self._t_capture[order[-1]]),
             items={key: buf[order] for key, buf in self._buffers.items()},
+            frames=min(self._count, self.window),
         )
 
 
-def sequence_windows(
-    contract: Contract, keypoints: np.ndarray, source_fps: float
-) -> Iterator[tuple[int, int, dict[str, np.ndarray]]]:
+def track_windows(contract: Contract, keypoints: np.ndarray, source_fps: float) -> Iterator[Window]:
     """Windows of one recorded sequence float32[T, 18, 3] captured at source_fps, as the live path makes them.
 
-    Yields (seq_from, seq_to, model_input) with seq the frame index in the sequence;
-    model_input is the window's items, what ClassifierRuntime.classify_windows takes.
+    seq is the frame index in the sequence (t_capture_ns 0); partial windows included.
     """
     kp = np.asarray(keypoints, np.float32).reshape(-1, N_JOINTS, 3)
     items = frame_items(contract, kp)
     track = TrackWindow(contract, source_fps)
     for seq in range(len(kp)):
-        for window in track.push(seq, 0, {key: items[key][seq] for key in track.keys}):
-            yield window.seq_from, window.seq_to, window.items
+        yield from track.push(seq, 0, {key: items[key][seq] for key in track.keys})
+
+
+def sequence_windows(
+    contract: Contract, keypoints: np.ndarray, source_fps: float
+) -> Iterator[tuple[int, int, dict[str, np.ndarray]]]:
+    """`track_windows` as (seq_from, seq_to, model_input); model_input is what ClassifierRuntime.classify_windows takes."""
+    for window in track_windows(contract, keypoints, source_fps):
+        yield window.seq_from, window.seq_to, window.items
 
 
 # ---------------------------------------------------------------- runtime
@@ -191,6 +216,9 @@ class ClassifyOptions:
     max_batch: largest batch dimension fed to one inference call.
     forget_after_s: a track unseen this long (stream time) is dropped.
     max_gap_s: a track gap longer than this restarts its window (motion must be continuous).
+    min_window_s: a track's first label after this many seconds of model frames (partial
+        windows), instead of the model's metadata `min_window`; 0 keeps the model's. Above the
+        model's window length: full windows only.
     """
 
     threads: int = 1
@@ -201,6 +229,7 @@ class ClassifyOptions:
     forget_after_s: float = 2.0
     max_gap_s: float = 0.5
     max_tracks_per_stream: int = 256
+    min_window_s: float = 0.0
 
     def __post_init__(self) -> None:
         checks = {
@@ -212,8 +241,9 @@ class ClassifyOptions:
             "forget_after_s": self.forget_after_s > 0,
             "max_gap_s": self.max_gap_s > 0,
             "max_tracks_per_stream": self.max_tracks_per_stream >= 1,
+            "min_window_s": math.isfinite(self.min_window_s) and self.min_window_s >= 0,
         }
-        ranges = {"ema": "in [0, 1)", "unknown_below": "in [0, 1]"}
+        ranges = {"ema": "in [0, 1)", "unknown_below": "in [0, 1]", "min_window_s": "of 0 (the model's) or more"}
         for name, ok in checks.items():
             if not ok:
                 raise ConfigError(
@@ -253,6 +283,8 @@ class ClassifierRuntime:
     def __init__(self, model_path: str | os.PathLike[str], options: ClassifyOptions = ClassifyOptions()) -> None:
         self.options = options
         self.contract, self.session = open_model(model_path, threads=options.threads)
+        if options.min_window_s > 0:  # the contract this runtime runs: sequence_windows(runtime.contract) agrees
+            self.contract = self.contract.with_min_window_s(options.min_window_s)
         self.keys = item_keys(self.contract)
         self._input_names = [i.name for i in self.session.get_inputs()]
         self._output_name = self.session.get_outputs()[0].name

@@ -33,6 +33,7 @@ class RunOptions:
     print_labels: bool = True
     ema: float = 0.5
     unknown_below: float = 0.0
+    min_window: float = 0.0  # seconds to a track's first label (a padded partial window); 0: the model's min_window
     classify_threads: int = 1
     reorder_timeout: float = 1.0
     exit_on_source_loss: bool = False
@@ -56,6 +57,7 @@ class RunOptions:
             "duration": self.duration >= 0,
             "ema": 0.0 <= self.ema < 1.0,
             "unknown_below": 0.0 <= self.unknown_below <= 1.0,
+            "min_window": 0.0 <= self.min_window <= 3600.0,
             "classify_threads": 1 <= self.classify_threads <= 64,
             "reorder_timeout": 0.05 <= self.reorder_timeout <= 60,
             "max_restarts": 0 <= self.max_restarts <= 1000,

@@ -162,7 +162,7 @@ class Supervisor:
 
         add("classify", "stages.classify", ["--input", rendered, "--publish", o.publish, "--model", o.model,
                                             "--threads", str(o.classify_threads), "--ema", str(o.ema),
-                                            "--unknown-below", str(o.unknown_below)])
+                                            "--unknown-below", str(o.unknown_below), "--min-window", str(o.min_window)])
         wants_frames = bool(o.view or o.record or o.monitor)  # an explicit --monitor is for a remote viewer
         monitor = o.monitor or (f"{ipc}/monitor" if wants_frames or o.keypoints_out else None)
         render_args = ["--input", poses, "--output", rendered, "--model", o.model, "--reorder-timeout", str(o.reorder_timeout)]

@@ -27,6 +27,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-print-labels", dest="print_labels", action="store_false", default=None, help="do not print labels")
     p.add_argument("--ema", type=float, default=None, help="score smoothing over time, 0-1 (default 0.5)")
     p.add_argument("--unknown-below", type=float, default=None, help="label 'unknown' under this score")
+    p.add_argument("--min-window", type=float, default=None, metavar="SECONDS",
+                   help="a track's first label after this long, on a padded partial window (default: the model's min_window)")
     p.add_argument("--exit-on-source-loss", action="store_true", default=None, help="fail instead of reconnecting")
     p.add_argument("--curve-keys", default=None, help="CURVE key folder (engine keys generate DIR) for tcp endpoints")
     p.add_argument("--max-restarts", type=int, default=None, help="crashes of one stage within 60 s before giving up (default 5)")
