@@ -5,14 +5,16 @@ import numpy as np
 import pytest
 
 from engine.classify.features import (
+    BODY_JOINTS,
     CONFIDENCE,
     N_FEATURES,
     POSITION,
     VELOCITY,
+    feature_layout,
     keypoint_features,
     keypoint_features_batch,
 )
-from pose.coco import L_HIP, L_WRIST, N_JOINTS, NECK, R_HIP, R_WRIST
+from pose.coco import L_EAR, L_EYE, L_HIP, L_WRIST, N_JOINTS, NECK, R_EAR, R_EYE, R_HIP, R_WRIST
 
 # A standing person, about 1.75 m seen at ~100 px per 0.5 m torso (x right, y down, pixels).
 STANDING = np.array(
@@ -132,7 +134,24 @@ def test_single_visible_joint_is_finite():
     kp[:, NECK] = (100, 50, 0.9)
     f = keypoint_features(kp)
     assert np.isfinite(f).all()
-    np.testing.assert_allclose(f[:, CONFIDENCE][:, NECK], 0.9)
+    np.testing.assert_allclose(f[:, CONFIDENCE][:, NECK], 1.0)  # version 2: seen or not
+    np.testing.assert_allclose(keypoint_features(kp, version=1)[:, feature_layout(1).confidence][:, NECK], 0.9)
+
+
+def test_face_joints_do_not_matter_in_version_2():
+    """A sensor skeleton (no eyes or ears) and a camera skeleton give the same features."""
+    kp = person()
+    no_face = kp.copy()
+    no_face[:, [R_EYE, L_EYE, R_EAR, L_EAR]] = 0
+    np.testing.assert_array_equal(keypoint_features(kp), keypoint_features(no_face))
+    assert N_FEATURES == 5 * len(BODY_JOINTS) == 70
+    v1 = keypoint_features(kp, version=1)
+    assert v1.shape[1] == 90 and not np.array_equal(v1, keypoint_features(no_face, version=1))
+
+
+def test_unknown_version_is_refused():
+    with pytest.raises(ValueError, match="version 7"):
+        keypoint_features(person(), version=7)
 
 
 def test_batch_equals_one_by_one():

@@ -13,6 +13,7 @@ import pytest
 from engine.framework.cli import main
 from engine.errors import ConfigError, ModelError
 from engine.classify.contract import load_contract
+from engine.classify.features import FEATURE_VERSION
 from trainer import dataset as ds
 from trainer import synthetic_data
 from trainer.config import config_from_dict, load_config
@@ -92,7 +93,7 @@ def test_training_writes_a_complete_reproducible_run(tcn_run: Path, small_data: 
         assert (tcn_run / name).is_file(), name
     run = read_run(tcn_run)
     assert run["subjects"] == {"fit": [1, 2], "validation": [3], "test": [8]}
-    assert run["input_kind"] == "keypoint_sequence" and run["window"] == 12 and run["feature_version"] == 1
+    assert run["input_kind"] == "keypoint_sequence" and run["window"] == 12 and run["feature_version"] == FEATURE_VERSION
     history = json.loads((tcn_run / "history.json").read_text())
     assert len(history["loss"]) == 2 and "val_accuracy" in history
     assert 0 <= run["metrics"]["top1_window"] <= 1 and run["metrics"]["test_sequences"] == 11
@@ -128,7 +129,7 @@ def test_export_agrees_with_keras_and_carries_the_contract(tcn_run: Path, small_
     contract = load_contract(out)
     assert contract.input_kind == "keypoint_sequence" and contract.window == 12 and contract.stride == 4
     assert contract.labels[0] == "jumping in place" and contract.fps == 10.0
-    assert "top1_window" in contract.metrics and contract.feature_version == 1
+    assert "top1_window" in contract.metrics and contract.feature_version == FEATURE_VERSION
     # partial windows from half a second (5 model frames at 10 fps), as trained
     assert contract.min_window == read_run(tcn_run)["min_window"] == 5 and contract.padding == "first_frame"
     model = keras.models.load_model(tcn_run / "model.keras", compile=False)

@@ -217,12 +217,12 @@ def _contract_from(
         if image_size < 8 or (input_kind == "skeleton_pyramid" and image_size % 8):
             raise bad("image_size", "at least 8" + (" and a multiple of 8 for a pyramid" if input_kind == "skeleton_pyramid" else ""))
     if input_kind == "keypoint_sequence" and feature_version is not None:
-        from engine.classify.features import FEATURE_VERSION
+        from engine.classify.features import SUPPORTED_VERSIONS
 
-        if feature_version != FEATURE_VERSION:
+        if feature_version not in SUPPORTED_VERSIONS:
             raise ModelError(
                 f"{path}: model metadata key 'feature_version' is {feature_version} but this engine computes keypoint "
-                f"features version {FEATURE_VERSION}; retrain or re-export the model with this engine"
+                f"features version {', '.join(map(str, SUPPORTED_VERSIONS))}; retrain or re-export the model with this engine"
             )
 
     contract = Contract(
@@ -260,9 +260,9 @@ def expected_input_shapes(contract: Contract) -> list[tuple[int | None, ...]]:
     """The input shapes the metadata implies, batch dimension as None, in session input order."""
     w, s = contract.window, contract.image_size
     if contract.input_kind == "keypoint_sequence":
-        from engine.classify.features import N_FEATURES
+        from engine.classify.features import feature_layout
 
-        return [(None, w, N_FEATURES)]
+        return [(None, w, feature_layout(contract.feature_version).n_features)]
     if contract.input_kind == "skeleton_sequence":
         return [(None, w, s, s, 3)]
     if contract.input_kind == "skeleton_image":

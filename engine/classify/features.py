@@ -3,26 +3,85 @@
 Per window (not per frame) the person is centred on the median mid-hip and scaled by the
 median torso length, so that motion of the whole body inside the window (jumping, sitting
 down) stays in the features while the person's place in the frame and distance to the camera
-do not. Per frame and joint j, row layout of the F = 90 features:
+do not. Per frame and feature joint j (J of them), row layout of the F = 5 J features:
 
-- POSITION [0:36]: x, y of joint j at 2j, 2j+1, in torso lengths from the centre (y down)
-- VELOCITY [36:72]: the same, minus the previous frame's (per model frame; 0 on the first frame)
-- CONFIDENCE [72:90]: the joint's confidence, 0-1
+- POSITION [0:2J]: x, y of joint j at 2j, 2j+1, in torso lengths from the centre (y down)
+- VELOCITY [2J:4J]: the same, minus the previous frame's (per model frame; 0 on the first frame)
+- CONFIDENCE [4J:5J]: whether the joint was seen (version 2: 0 or 1) or its confidence (version 1)
 
 A missing joint (confidence 0) gives 0 in all its features, and 0 velocity in the frame after.
-Bump FEATURE_VERSION on any change: models record the version they were trained with.
+
+Versions (a model records the one it was trained with in `feature_version`; none means 1):
+- 1: all 18 COCO-18 joints, confidence as given (F = 90).
+- 2: the 14 body joints only (nose, neck, shoulders, elbows, wrists, hips, knees, ankles), and
+  presence 0/1 instead of the confidence value. Eyes and ears are left out because real pose
+  sources disagree on them: a sensor skeleton (Kinect, OpenNI) has none, and a model that saw
+  them in training read their absence as a bent head (1 in 97 real clips right; 55 % with
+  made-up eyes). Confidence values differ in scale between sources (BlazePose 0.5-1, hand
+  annotations 0/1, Kinect tracked/inferred), so only "seen or not" is kept (F = 70).
+Bump FEATURE_VERSION on any change, and keep the older versions computable for shipped models.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
 from pose.coco import L_HIP, L_SHOULDER, N_JOINTS, NECK, R_HIP, R_SHOULDER
 
-FEATURE_VERSION = 1
-POSITION = slice(0, 2 * N_JOINTS)
-VELOCITY = slice(2 * N_JOINTS, 4 * N_JOINTS)
-CONFIDENCE = slice(4 * N_JOINTS, 5 * N_JOINTS)
-N_FEATURES = 5 * N_JOINTS
+FEATURE_VERSION = 2
+SUPPORTED_VERSIONS: tuple[int, ...] = (1, 2)
+BODY_JOINTS: tuple[int, ...] = tuple(range(14))  # COCO-18 0-13: every joint but eyes and ears
+
+
+@dataclass(frozen=True)
+class FeatureLayout:
+    """Where each kind of feature sits in a row of one feature version."""
+
+    version: int
+    joints: tuple[int, ...]  # COCO-18 indices of the feature joints, in row order
+    binary_confidence: bool
+
+    @property
+    def n_joints(self) -> int:
+        return len(self.joints)
+
+    @property
+    def position(self) -> slice:
+        return slice(0, 2 * self.n_joints)
+
+    @property
+    def velocity(self) -> slice:
+        return slice(2 * self.n_joints, 4 * self.n_joints)
+
+    @property
+    def confidence(self) -> slice:
+        return slice(4 * self.n_joints, 5 * self.n_joints)
+
+    @property
+    def n_features(self) -> int:
+        return 5 * self.n_joints
+
+
+_LAYOUTS = {
+    1: FeatureLayout(1, tuple(range(N_JOINTS)), binary_confidence=False),
+    2: FeatureLayout(2, BODY_JOINTS, binary_confidence=True),
+}
+
+
+def feature_layout(version: int | None = FEATURE_VERSION) -> FeatureLayout:
+    """The layout of feature `version` (None: a model without the key, i.e. version 1)."""
+    version = 1 if version is None else int(version)
+    if version not in _LAYOUTS:
+        raise ValueError(f"keypoint feature version {version} is not one this engine computes ({', '.join(map(str, SUPPORTED_VERSIONS))})")
+    return _LAYOUTS[version]
+
+
+_CURRENT = feature_layout(FEATURE_VERSION)
+POSITION = _CURRENT.position
+VELOCITY = _CURRENT.velocity
+CONFIDENCE = _CURRENT.confidence
+N_FEATURES = _CURRENT.n_features
 
 # Fallback scales, as fractions of a torso (neck to mid-hip) for an adult: shoulder width is
 # about 0.75 of it, the nose-to-ankle extent about 3 torso lengths (anthropometric averages).
@@ -31,22 +90,25 @@ _TORSO_PER_BOX_HEIGHT = 1.0 / 3.0
 _MIN_SCALE_PX = 1.0
 
 
-def keypoint_features(window: np.ndarray) -> np.ndarray:
-    """float32[W, 18, 3] keypoints (pixels, confidence) -> float32[W, N_FEATURES]."""
+def keypoint_features(window: np.ndarray, version: int | None = FEATURE_VERSION) -> np.ndarray:
+    """float32[W, 18, 3] keypoints (pixels, confidence) -> float32[W, F] of feature `version`."""
     window = np.asarray(window, np.float32)
     if window.ndim != 3 or window.shape[1:] != (N_JOINTS, 3):
         raise ValueError(f"keypoint window must be float32[W, {N_JOINTS}, 3], got shape {window.shape}")
-    return keypoint_features_batch(window[None])[0]
+    return keypoint_features_batch(window[None], version)[0]
 
 
-def keypoint_features_batch(windows: np.ndarray) -> np.ndarray:
-    """float32[B, W, 18, 3] keypoints -> float32[B, W, N_FEATURES]; each window normalised on its own."""
+def keypoint_features_batch(windows: np.ndarray, version: int | None = FEATURE_VERSION) -> np.ndarray:
+    """float32[B, W, 18, 3] keypoints -> float32[B, W, F]; each window normalised on its own."""
+    layout = feature_layout(version)
     kp = np.asarray(windows, np.float32)
     if kp.ndim != 4 or kp.shape[2:] != (N_JOINTS, 3):
         raise ValueError(f"keypoint windows must be float32[B, W, {N_JOINTS}, 3], got shape {kp.shape}")
     b, w = kp.shape[:2]
     xy = kp[..., :2]
     conf = np.clip(kp[..., 2], 0.0, 1.0)
+    if layout.n_joints < N_JOINTS:  # joints outside the layout count as missing everywhere, fallbacks too
+        conf = conf * np.isin(np.arange(N_JOINTS), layout.joints).astype(np.float32)
     visible = conf > 0
     nan = np.float32(np.nan)
 
@@ -82,16 +144,19 @@ def keypoint_features_batch(windows: np.ndarray) -> np.ndarray:
         scale = np.nan_to_num(scale, nan=_MIN_SCALE_PX)
     scale = np.maximum(scale, _MIN_SCALE_PX)
 
+    joints = list(layout.joints)
+    xy, visible, conf = xy[:, :, joints], visible[:, :, joints], conf[:, :, joints]
     position = (xy - centre[:, None, None, :]) / scale[:, None, None, None]
     position *= visible[..., None]
     velocity = np.zeros_like(position)
     both = (visible[:, 1:] & visible[:, :-1])[..., None]
     velocity[:, 1:] = (position[:, 1:] - position[:, :-1]) * both
 
-    out = np.empty((b, w, N_FEATURES), np.float32)
-    out[..., POSITION] = position.reshape(b, w, 2 * N_JOINTS)
-    out[..., VELOCITY] = velocity.reshape(b, w, 2 * N_JOINTS)
-    out[..., CONFIDENCE] = conf
+    j = layout.n_joints
+    out = np.empty((b, w, layout.n_features), np.float32)
+    out[..., layout.position] = position.reshape(b, w, 2 * j)
+    out[..., layout.velocity] = velocity.reshape(b, w, 2 * j)
+    out[..., layout.confidence] = visible if layout.binary_confidence else conf
     return out
 
 

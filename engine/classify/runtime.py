@@ -424,7 +424,7 @@ def model_inputs(contract: Contract, stacked: Mapping[str, np.ndarray]) -> list[
     give N * W rows (each window's images in order), whose scores the runtime averages.
     """
     if contract.input_kind == "keypoint_sequence":
-        return [keypoint_features_batch(stacked["keypoints"])]
+        return [keypoint_features_batch(stacked["keypoints"], contract.feature_version)]
     if contract.input_kind == "skeleton_sequence":
         return [_unit_float(stacked["image"])]
     return [_unit_float(stacked[key].reshape((-1,) + stacked[key].shape[2:])) for key in item_keys(contract)]
