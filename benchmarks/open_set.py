@@ -36,7 +36,7 @@ def sequence_votes(model: str, data: str, split: str) -> dict[str, collections.C
 
     runtime = ClassifierRuntime(model, ClassifyOptions())
     contract = runtime.contract
-    threshold = runtime.options.unknown_below
+    threshold = runtime.unknown_below
     dataset = load(data)
     train, test = split_protocol(dataset)
     mask = {"test": test, "train": train, "all": np.ones(len(dataset), bool)}[split]
@@ -49,7 +49,8 @@ def sequence_votes(model: str, data: str, split: str) -> dict[str, collections.C
             continue
         scores = runtime.classify_windows(windows).mean(axis=0)
         best = int(np.argmax(scores))
-        mix[truth][contract.labels[best] if scores[best] >= threshold else UNKNOWN] += 1
+        said = contract.labels[best]
+        mix[truth][UNKNOWN if scores[best] < threshold or said in contract.unknown_labels else said] += 1
     return mix
 
 

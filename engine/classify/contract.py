@@ -26,7 +26,7 @@ from engine.errors import ModelError
 INPUT_KINDS: tuple[str, ...] = ("skeleton_sequence", "skeleton_image", "skeleton_pyramid", "keypoint_sequence")
 IMAGE_KINDS: frozenset[str] = frozenset({"skeleton_sequence", "skeleton_image", "skeleton_pyramid"})
 REQUIRED_KEYS: tuple[str, ...] = ("labels", "input_kind", "image_size", "window", "stride", "fps", "trained_on", "metrics")
-OPTIONAL_KEYS: tuple[str, ...] = ("feature_version", "min_window", "padding")
+OPTIONAL_KEYS: tuple[str, ...] = ("feature_version", "min_window", "padding", "unknown_below", "unknown_labels")
 PADDINGS: tuple[str, ...] = ("first_frame",)  # how a partial window is filled up to `window` frames
 PYRAMID_LEVELS = 4  # image_size, /2, /4, /8 as in the research's autoencoder pyramid
 MAX_MODEL_BYTES = 1 << 30  # a classifier is small; a bigger file is almost surely the wrong file
@@ -55,6 +55,11 @@ class Contract:
     input_names: tuple[str, ...]
     input_shapes: tuple[tuple[int | None, ...], ...]
     output_shape: tuple[int | None, ...]
+    # Open set (optional keys): a smoothed top score under `unknown_below` (chosen on validation
+    # data by the trainer) or a top label in `unknown_labels` (a class of "none of my actions"
+    # trained on negatives) is published as `unknown`.
+    unknown_below: float = 0.0
+    unknown_labels: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -209,6 +214,23 @@ def _contract_from(
     min_window = _int(metadata, "min_window", bad, minimum=1) if "min_window" in metadata else window
     if min_window > window:
         raise bad("min_window", f"an integer from 1 to the window ({window})")
+    unknown_below = 0.0
+    if "unknown_below" in metadata:
+        try:
+            unknown_below = float(metadata["unknown_below"])
+        except ValueError:
+            raise bad("unknown_below", "a score from 0 to 1") from None
+        if not 0.0 <= unknown_below <= 1.0:
+            raise bad("unknown_below", "a score from 0 to 1")
+    unknown_labels: tuple[str, ...] = ()
+    if "unknown_labels" in metadata:
+        try:
+            names = json.loads(metadata["unknown_labels"])
+        except ValueError:
+            names = None
+        if not isinstance(names, list) or not all(isinstance(n, str) and n in labels for n in names):
+            raise bad("unknown_labels", "a JSON list of names from 'labels'")
+        unknown_labels = tuple(names)
     padding = metadata.get("padding", PADDINGS[0])
     if padding not in PADDINGS:
         raise ModelError(f"{path}: model metadata key 'padding' is {padding[:80]!r}; accepted: {', '.join(PADDINGS)}")
@@ -241,6 +263,8 @@ def _contract_from(
         input_names=input_names,
         input_shapes=input_shapes,
         output_shape=output_shape,
+        unknown_below=unknown_below,
+        unknown_labels=unknown_labels,
     )
     _check_graph(contract)
     return contract

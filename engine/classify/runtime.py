@@ -212,7 +212,8 @@ class ClassifyOptions:
     """How the classify stage runs a model.
 
     ema: weight of the past in the per-track moving average of scores (0 disables smoothing).
-    unknown_below: a smoothed top score below this publishes the label `unknown`.
+    unknown_below: a smoothed top score below this publishes the label `unknown`; None: the
+        model's own threshold (metadata `unknown_below`, chosen on validation data; else 0).
     max_batch: largest batch dimension fed to one inference call.
     forget_after_s: a track unseen this long (stream time) is dropped.
     max_gap_s: a track gap longer than this restarts its window (motion must be continuous).
@@ -223,7 +224,7 @@ class ClassifyOptions:
 
     threads: int = 1
     ema: float = 0.5
-    unknown_below: float = 0.0
+    unknown_below: float | None = None
     topk: int = 5
     max_batch: int = 256
     forget_after_s: float = 2.0
@@ -235,7 +236,7 @@ class ClassifyOptions:
         checks = {
             "threads": self.threads >= 1,
             "ema": 0.0 <= self.ema < 1.0,
-            "unknown_below": 0.0 <= self.unknown_below <= 1.0,
+            "unknown_below": self.unknown_below is None or 0.0 <= self.unknown_below <= 1.0,
             "topk": self.topk >= 1,
             "max_batch": self.max_batch >= 1,
             "forget_after_s": self.forget_after_s > 0,
@@ -286,6 +287,7 @@ class ClassifierRuntime:
         if options.min_window_s > 0:  # the contract this runtime runs: sequence_windows(runtime.contract) agrees
             self.contract = self.contract.with_min_window_s(options.min_window_s)
         self.keys = item_keys(self.contract)
+        self.unknown_below = self.contract.unknown_below if options.unknown_below is None else options.unknown_below
         self._input_names = [i.name for i in self.session.get_inputs()]
         self._output_name = self.session.get_outputs()[0].name
         self._labels = np.array(self.contract.labels, dtype=object)
@@ -376,7 +378,9 @@ class ClassifierRuntime:
         order = np.argsort(-scores, kind="stable")[: self.options.topk]
         best = int(order[0])
         score = float(scores[best])
-        label = self.contract.labels[best] if score >= self.options.unknown_below else UNKNOWN
+        label = self.contract.labels[best]
+        if score < self.unknown_below or label in self.contract.unknown_labels:
+            label = UNKNOWN
         return LabelResult(
             stream=stream,
             track=int(track),
