@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
@@ -222,15 +222,19 @@ class ClassifyOptions:
         model's window length: full windows only.
     """
 
-    threads: int = 1
-    ema: float = 0.5
-    unknown_below: float | None = None
+    # Fields with a `flag` are options of `engine run` and the classify stage (engine.framework.options).
+    threads: int = field(default=1, metadata={"flag": "--classify-threads", "help": "inference threads of the classifier"})
+    ema: float = field(default=0.5, metadata={"flag": "--ema", "help": "score smoothing over time, 0-1 (0 disables)"})
+    unknown_below: float | None = field(default=None, metadata={
+        "flag": "--unknown-below", "help": "label 'unknown' under this score (default: the model's threshold, else 0)"})
     topk: int = 5
     max_batch: int = 256
     forget_after_s: float = 2.0
     max_gap_s: float = 0.5
     max_tracks_per_stream: int = 256
-    min_window_s: float = 0.0
+    min_window_s: float = field(default=0.0, metadata={
+        "flag": "--min-window", "metavar": "SECONDS",
+        "help": "a track's first label after this long, on a padded partial window (default: the model's min_window)"})
 
     def __post_init__(self) -> None:
         checks = {
