@@ -12,6 +12,12 @@ One `.npz`, loaded with allow_pickle=False:
     split        str[N], optional      "train" / "test" per sequence; without it the MHAD
                                        protocol applies: subjects 1-7 train, 8-12 test
     ids          str[N], optional      a name per sequence (e.g. "S01/A01/R01"), for reports
+    pair         int32[N], optional    index of the partner sequence (the other person of a
+                                       two-person interaction, e.g. SBU), -1 for none; symmetric:
+                                       pair[pair[i]] == i, so a pair model can rebuild pairs
+    fold         int32[N], optional    the dataset's cross-validation fold (1..K) of each
+                                       sequence (e.g. SBU's 5 folds over sets); `split` is the
+                                       one fold chosen as test, `fold` lets a user pick another
 
 TensorFlow-free: `engine evaluate` reads datasets without the training extra.
 """
@@ -28,7 +34,7 @@ from engine.errors import DatasetError
 from pose.coco import N_JOINTS
 
 REQUIRED_KEYS: tuple[str, ...] = ("keypoints", "lengths", "labels", "label_names", "subjects", "fps")
-OPTIONAL_KEYS: tuple[str, ...] = ("split", "ids")
+OPTIONAL_KEYS: tuple[str, ...] = ("split", "ids", "pair", "fold")
 SPLITS = ("train", "test")
 # Berkeley MHAD's standard protocol: the first seven subjects train, the other five test.
 PROTOCOL_TRAIN_SUBJECTS = frozenset(range(1, 8))
@@ -46,6 +52,8 @@ class Dataset:
     fps: np.ndarray
     split: np.ndarray | None = None
     ids: np.ndarray | None = None
+    pair: np.ndarray | None = None
+    fold: np.ndarray | None = None
     path: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -74,6 +82,8 @@ class Dataset:
             fps=self.fps[index],
             split=None if self.split is None else self.split[index],
             ids=None if self.ids is None else self.ids[index],
+            pair=None if self.pair is None else _subset_pairs(self.pair, index),
+            fold=None if self.fold is None else self.fold[index],
             path=self.path,
         )
 
@@ -86,6 +96,8 @@ def from_sequences(
     fps: float | list[float] | np.ndarray,
     split: list[str] | None = None,
     ids: list[str] | None = None,
+    pair: list[int] | np.ndarray | None = None,
+    fold: list[int] | np.ndarray | None = None,
 ) -> Dataset:
     """Pack variable-length float32[T_i, 18, 3] sequences into a Dataset (zero padded)."""
     n = len(sequences)
@@ -102,6 +114,8 @@ def from_sequences(
         fps=np.broadcast_to(np.asarray(fps, np.float32), (n,)).copy(),
         split=None if split is None else np.array(split, dtype=str),
         ids=None if ids is None else np.array(ids, dtype=str),
+        pair=None if pair is None else np.asarray(pair, np.int32),
+        fold=None if fold is None else np.asarray(fold, np.int32),
     )
 
 
@@ -121,6 +135,10 @@ def save(dataset: Dataset, path: str | os.PathLike[str]) -> Path:
         arrays["split"] = np.asarray(dataset.split, dtype=str)
     if dataset.ids is not None:
         arrays["ids"] = np.asarray(dataset.ids, dtype=str)
+    for key in ("pair", "fold"):
+        value = getattr(dataset, key)
+        if value is not None:
+            arrays[key] = np.asarray(value, np.int32)
     fd, tmp = tempfile.mkstemp(prefix=target.name, suffix=".npz", dir=target.parent)
     os.close(fd)
     try:
@@ -168,6 +186,8 @@ def load(path: str | os.PathLike[str]) -> Dataset:
             fps=fps,
             split=np.asarray(arrays["split"], dtype=str) if "split" in arrays else None,
             ids=np.asarray(arrays["ids"], dtype=str) if "ids" in arrays else None,
+            pair=_ints(arrays["pair"], "pair", p) if "pair" in arrays else None,
+            fold=_ints(arrays["fold"], "fold", p) if "fold" in arrays else None,
             path=str(p),
         )
     except DatasetError as exc:
@@ -202,7 +222,7 @@ def _validate(d: Dataset) -> None:
         raise DatasetError("dataset key 'fps' must be positive frame rates")
     if not np.isfinite(kp).all():
         raise DatasetError("dataset key 'keypoints' holds NaN or infinite values; use confidence 0 for a missing joint")
-    for key in ("split", "ids"):
+    for key in ("split", "ids", "pair", "fold"):
         value = getattr(d, key)
         if value is not None and value.shape != (n,):
             raise DatasetError(f"dataset key {key!r} must have one value per sequence ({n}), got shape {value.shape}")
@@ -210,6 +230,37 @@ def _validate(d: Dataset) -> None:
         bad = sorted(set(d.split.tolist()) - set(SPLITS))
         if bad:
             raise DatasetError(f"dataset key 'split' must hold 'train' or 'test', got {', '.join(map(repr, bad[:3]))}")
+    if d.pair is not None and n:
+        _validate_pairs(d.pair)
+    if d.fold is not None and n and d.fold.min() < 1:
+        raise DatasetError(f"dataset key 'fold' must hold fold numbers from 1, got {d.fold.min()}")
+
+
+def _validate_pairs(pair: np.ndarray) -> None:
+    """`pair` indexes sequences (-1 = none), never itself, and is symmetric."""
+    n = len(pair)
+    if pair.min() < -1 or pair.max() >= n:
+        raise DatasetError(f"dataset key 'pair' must index sequences (0..{n - 1}) or be -1, got {pair.min()}..{pair.max()}")
+    paired = np.flatnonzero(pair >= 0)
+    if (pair[paired] == paired).any():
+        raise DatasetError(f"dataset key 'pair': sequence {int(paired[pair[paired] == paired][0])} is paired with itself")
+    broken = paired[pair[pair[paired]] != paired]
+    if len(broken):
+        i = int(broken[0])
+        raise DatasetError(f"dataset key 'pair' must be symmetric: pair[{i}] = {int(pair[i])} but pair[{int(pair[i])}] = {int(pair[pair[i]])}")
+
+
+def _subset_pairs(pair: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """`pair` re-indexed into a subset: -1 where the partner was left out (or repeated)."""
+    first = np.full(len(pair), -1, np.int64)
+    for new, old in reversed(list(enumerate(index.tolist()))):
+        first[old] = new  # the first occurrence wins: a repeated sequence keeps its pair once
+    out = np.full(len(index), -1, np.int32)
+    for new, old in enumerate(index.tolist()):
+        partner = int(pair[old])
+        if first[old] == new and partner >= 0 and first[partner] >= 0:
+            out[new] = first[partner]
+    return out
 
 
 def split_protocol(dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:

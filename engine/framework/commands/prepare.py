@@ -1,4 +1,4 @@
-"""`engine prepare`: write a dataset file (synthetic, or Berkeley MHAD through a pose backend)."""
+"""`engine prepare`: write a dataset file (synthetic, Berkeley MHAD through a pose backend, or a skeleton dataset's files)."""
 from __future__ import annotations
 
 import argparse
@@ -21,6 +21,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel processes (default: one per core)")
     m.add_argument("--cache", default=None, help="per-sequence keypoint cache folder (default OUT.cache/); reruns skip cached sequences")
     m.add_argument("--kinect", type=int, default=1, choices=(1, 2), help="Kinect camera (default 1)")
+    pa = kinds.add_parser("penn-action", help="Penn Action's hand-annotated 2D joints (15 classes, official split)",
+                          description="Penn Action labels/NNNN.mat to a dataset file: joints mapped to COCO-18 "
+                          "(pose/layouts.py), visibility as confidence, the official train/test split, 30 fps.")
+    pa.add_argument("--root", required=True, help="Penn Action folder holding labels/0001.mat ...")
+    pa.add_argument("--out", default="data/penn_action.npz", help="dataset file to write (default data/penn_action.npz)")
+    sb = kinds.add_parser("sbu", help="SBU Kinect Interaction skeletons (8 two-person classes, one sequence per person)",
+                          description="SBU <set>/<class>/<seq>/skeleton_pos.txt to a dataset file: OpenNI joints mapped "
+                          "to COCO-18 in pixels of a 640x480 image, 15 fps, keys pair and fold; --fold K is the test split. "
+                          "Run K = 1..5 for the dataset's 5-fold protocol.")
+    sb.add_argument("--root", required=True, help="SBU folder holding the set folders s01s02 ... s07s03")
+    sb.add_argument("--out", default=None, help="dataset file to write (default data/sbu_foldK.npz)")
+    sb.add_argument("--fold", type=int, default=1, choices=(1, 2, 3, 4, 5), help="fold whose sets are the test split (default 1)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,6 +46,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"{path}: {len(dataset)} sequences, {len(dataset.label_names)} classes, seed {args.seed}")
         return 0
 
+    if args.dataset in ("penn-action", "sbu"):
+        return _import(args)
+
     from engine.sources import mhad
     from trainer.mhad import prepare_mhad
 
@@ -44,4 +59,29 @@ def run(args: argparse.Namespace) -> int:
     for line in result.missing:
         print(f"skipped {line}", file=sys.stderr)
     print(f"{result.path}: {result.n_sequences} sequences ({result.n_cached} from cache), {len(result.missing)} missing")
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    """Skeleton datasets read from their published files (no pose backend): Penn Action, SBU."""
+    import time
+
+    import numpy as np
+
+    start = time.perf_counter()
+    if args.dataset == "penn-action":
+        from trainer.penn_action import prepare_penn_action
+
+        path, dataset = prepare_penn_action(args.root, args.out)
+        protocol = "official split"
+    else:
+        from trainer.sbu import prepare_sbu
+
+        path, dataset = prepare_sbu(args.root, args.out or f"data/sbu_fold{args.fold}.npz", fold=args.fold)
+        protocol = f"fold {args.fold} tests"
+    n_test = int(np.sum(dataset.split == "test"))
+    lengths = dataset.lengths
+    print(f"{path}: {len(dataset)} sequences ({len(dataset) - n_test} train, {n_test} test, {protocol}), "
+          f"{len(set(dataset.labels.tolist()))} of {len(dataset.label_names)} classes, frames {lengths.min()}-{lengths.max()} "
+          f"(median {int(np.median(lengths))}) at {float(dataset.fps[0]):g} fps, {time.perf_counter() - start:.1f} s")
     return 0
