@@ -53,13 +53,13 @@ pytestmark_train = pytest.mark.skipif(
 
 _TINY = {
     "keypoint_tcn": {"fps": 10.0, "window": 12, "stride": 4, "train_stride": 4, "epochs": 2, "batch_size": 32,
-                     "validation_subjects": 1, "params": {"filters": 16, "dilations": [1, 2]}},
+                     "folds": 2, "params": {"filters": 16, "dilations": [1, 2]}},
     "skeleton_lstm": {"fps": 5.0, "window": 6, "stride": 3, "train_stride": 6, "image_size": 16, "epochs": 1,
-                      "batch_size": 16, "validation_subjects": 1, "params": {"filters": [8, 8], "embedding": 16, "units": 8}},
+                      "batch_size": 16, "folds": 2, "refit": False, "baseline": False, "params": {"filters": [8, 8], "embedding": 16, "units": 8}},
     "skeleton_cnn": {"fps": 5.0, "window": 6, "stride": 3, "train_stride": 6, "image_size": 16, "epochs": 1,
-                     "batch_size": 32, "validation_subjects": 1, "params": {"width": 8, "dense": 32}},
+                     "batch_size": 32, "folds": 2, "refit": False, "baseline": False, "params": {"width": 8, "dense": 32}},
     "autoencoder": {"fps": 5.0, "window": 6, "stride": 3, "train_stride": 6, "image_size": 16, "epochs": 1,
-                    "batch_size": 32, "validation_subjects": 1, "params": {"code": 8, "width": 8, "dense": 16, "pretrain_epochs": 1}},
+                    "batch_size": 32, "folds": 2, "refit": False, "baseline": False, "params": {"code": 8, "width": 8, "dense": 16, "pretrain_epochs": 1}},
 }
 
 
@@ -92,11 +92,16 @@ def test_training_writes_a_complete_reproducible_run(tcn_run: Path, small_data: 
     for name in ("run.json", "config.json", "history.json", "model.keras", "curves.png", "confusion_test.png"):
         assert (tcn_run / name).is_file(), name
     run = read_run(tcn_run)
-    assert run["subjects"] == {"fit": [1, 2], "validation": [3], "test": [8]}
+    # two folds over training subjects 1-3 (round robin), then a refit on all three
+    assert run["subjects"] == {"fit": [1, 2, 3], "validation": [[1, 3], [2]], "test": [8]}
+    assert run["folds"] == 2 and len(run["fold_best_epochs"]) == 2 and run["refit"] is True
     assert run["input_kind"] == "keypoint_sequence" and run["window"] == 12 and run["feature_version"] == FEATURE_VERSION
     history = json.loads((tcn_run / "history.json").read_text())
-    assert len(history["loss"]) == 2 and "val_accuracy" in history
+    assert len(history["loss"]) == run["epochs"] == max(1, int(np.median(run["fold_best_epochs"])))
     assert 0 <= run["metrics"]["top1_window"] <= 1 and run["metrics"]["test_sequences"] == 11
+    assert run["metrics"]["test_sequences_without_window"] == 0
+    assert 0 <= run["baseline"]["top1_sequence"] <= 1 and run["metrics"]["baseline_top1_sequence"] == run["baseline"]["top1_sequence"]
+    assert 0 <= run["unknown_below"] < 1
     again = _train("keypoint_tcn", small_data, tmp_path / "again")
     assert json.loads((again / "history.json").read_text()) == history  # fixed seeds
 
@@ -111,10 +116,32 @@ def test_grid_keeps_the_best_validation_point(small_data: Path, tmp_path: Path) 
     grid = json.loads((tmp_path / "grid" / "grid.json").read_text())
     assert [g["point"] for g in grid] == [{"filters": 8}, {"filters": 16}]
     chosen = json.loads((tmp_path / "grid" / "config.json").read_text())
-    # the winner: best validation window accuracy, then lowest validation loss; first on a full tie
-    best = max(grid, key=lambda g: (g["val_top1_window"], -g["val_loss"]))
+    # the winner: best out-of-fold sequence accuracy, then window accuracy; first on a full tie
+    best = max(grid, key=lambda g: (g["val_top1_sequence"], g["val_top1_window"]))
     assert chosen["params"]["filters"] == best["point"]["filters"]
     assert json.loads((tmp_path / "grid" / "run.json").read_text())["metrics"]["val_top1_window"] == best["val_top1_window"]
+
+
+@pytestmark_train
+def test_selection_never_sees_the_test_subjects(small_data: Path, tmp_path: Path) -> None:
+    """Scrambling the test subjects' skeletons changes the test figures, never a choice."""
+    from trainer.training import train
+
+    data = ds.load(small_data)
+    test = data.subjects == 8
+    scrambled = data.keypoints.copy()
+    scrambled[test] = np.random.default_rng(0).permutation(scrambled[test], axis=1)
+    other = ds.Dataset(scrambled, data.lengths, data.labels, data.label_names, data.subjects, data.fps, data.split, data.ids)
+    raw = {**_TINY["keypoint_tcn"], "epochs": 1, "grid": {"window": [8, 12]}}
+    runs = []
+    for name, dataset in (("a", data), ("b", other)):
+        train(config_from_dict(raw, "keypoint_tcn"), dataset, tmp_path / name, grid=True, log=lambda line: None)
+        runs.append(tmp_path / name)
+    for name in ("grid.json", "config.json", "history.json"):
+        assert (runs[0] / name).read_text() == (runs[1] / name).read_text(), name
+    a, b = (json.loads((r / "run.json").read_text()) for r in runs)
+    assert a["unknown_below"] == b["unknown_below"] and a["epochs"] == b["epochs"]
+    assert (runs[0] / "test_metrics.json").read_text() != (runs[1] / "test_metrics.json").read_text()  # the test data did change
 
 
 @pytestmark_train

@@ -25,8 +25,8 @@ class TrainConfig:
 
     model: str
     fps: float = 15.0  # model frame rate: every input is resampled to it
-    window: int = 30  # model frames per window
-    stride: int = 3  # model frames between classifications at run time (exported)
+    window: int = 0  # model frames per window; 0: from the training clips' lengths (trainer/selection.py)
+    stride: int = 0  # model frames between classifications at run time (exported); 0: an eighth of the window
     min_window: int = 0  # model frames before a track's first (partial, padded) window; 0: half a second (exported)
     train_stride: int = 2  # model frames between training windows (more windows, same content)
     image_size: int = 0  # skeleton image side (0 for keypoint models)
@@ -35,21 +35,28 @@ class TrainConfig:
     learning_rate: float = 1e-3
     patience: int = 6  # early stopping on validation loss
     seed: int = 0
-    validation_subjects: int = 2  # the highest-numbered training subjects validate
+    folds: int = 3  # cross-validation folds over the training subjects (each validates once)
     threads: int = 2  # TensorFlow intra-op threads
-    refit: bool = False  # after choosing, train again on all training subjects for the best epoch count
+    refit: bool = True  # after choosing, train again on all training subjects for the folds' epoch count
+    baseline: bool = True  # also fit the extra-trees baseline and report it beside the model
+    unknown_labels: list[str] = field(default_factory=list)  # classes meaning "none of my actions", published as unknown
     params: dict[str, Any] = field(default_factory=dict)
     grid: dict[str, list[Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        positive = ("fps", "window", "stride", "train_stride", "epochs", "batch_size", "learning_rate", "threads")
+        positive = ("fps", "train_stride", "epochs", "batch_size", "learning_rate", "threads")
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ConfigError(f"training config key {name!r} must be above 0, got {getattr(self, name)!r}")
-        if not 0 <= self.min_window <= self.window:
+        for name in ("window", "stride"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"training config key {name!r} must be 0 (chosen from the data) or above, got {getattr(self, name)!r}")
+        if self.window and not 0 <= self.min_window <= self.window:
             raise ConfigError(f"training config key 'min_window' must be 0 (half a second) or 1 to window ({self.window}), got {self.min_window!r}")
-        if self.image_size < 0 or self.patience < 0 or self.validation_subjects < 1:
-            raise ConfigError("training config keys image_size and patience must be >= 0, validation_subjects >= 1")
+        if self.image_size < 0 or self.patience < 0 or self.folds < 2:
+            raise ConfigError("training config keys image_size and patience must be >= 0, folds >= 2")
+        if not isinstance(self.unknown_labels, list) or not all(isinstance(n, str) for n in self.unknown_labels):
+            raise ConfigError("training config key 'unknown_labels' must be a list of class names")
 
     def with_values(self, values: dict[str, Any]) -> "TrainConfig":
         """A copy with top-level or params keys replaced (a grid point)."""
@@ -69,6 +76,8 @@ class TrainConfig:
 
 
 _FIELDS = {f.name for f in dataclasses.fields(TrainConfig)} - {"params", "grid"}
+# Keys renamed since: a config that still has one gets a message saying what replaced it.
+_RENAMED = {"validation_subjects": "folds (cross-validation folds over the training subjects)"}
 
 
 def default_config_path(model: str) -> Path:
@@ -94,6 +103,9 @@ def config_from_dict(raw: dict[str, Any], model: str, where: str = "config") -> 
         raise ConfigError(f"{where}: config is for model {named!r} but --model is {model!r}; pass the matching --config")
     params = raw.pop("params", {})
     grid = raw.pop("grid", {})
+    for key, replacement in _RENAMED.items():
+        if key in raw:
+            raise ConfigError(f"{where}: training config key {key!r} is gone; use {replacement}")
     unknown = sorted(set(raw) - _FIELDS)
     if unknown:
         raise ConfigError(f"{where}: unknown training config key(s) {', '.join(unknown)}; known: {', '.join(sorted(_FIELDS))}, [params], [grid]")

@@ -96,11 +96,15 @@ def export(run_dir: str | Path, out_path: str | Path, data: str | Path | None = 
         "padding": contract.padding,
         "fps": run["fps"],
         "trained_on": f"{Path(run['dataset']).name} ({run['command'] or 'engine train'}); subjects {run['subjects']['fit']} "
-        f"trained, {run['subjects']['validation']} validated, {run['subjects']['test']} tested",
+        f"trained ({run.get('folds', 1)}-fold validation: {run['subjects']['validation']}), {run['subjects']['test']} tested",
         "metrics": metrics,
     }
     if run.get("feature_version") is not None:
         fields["feature_version"] = run["feature_version"]
+    if run.get("unknown_below"):
+        fields["unknown_below"] = run["unknown_below"]
+    if run.get("unknown_labels"):
+        fields["unknown_labels"] = run["unknown_labels"]
     write_metadata(proto, fields)
     proto.producer_name = "har-engine trainer"
 

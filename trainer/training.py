@@ -8,12 +8,14 @@ Run directory:
     curves.png     the same, drawn; confusion_test.png on the protocol's test subjects
     grid.json      every grid point with its validation accuracy (with --grid)
 
-Subjects: the protocol's training subjects are split again, the highest-numbered
-`validation_subjects` of them validating (early stopping, grid choice); test subjects are
-only used for the final report, never for a choice.
+Subjects: the protocol's training subjects are split into `folds` cross-validation folds
+(trainer/selection.py), each validating once (early stopping, grid choice, the `unknown`
+threshold); the final model is refit on all of them. Test subjects are only used for the
+final report, never for a choice.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -30,14 +32,14 @@ from engine.classify.features import keypoint_features_batch
 from trainer.augment import augment_windows
 from trainer.config import TrainConfig
 from trainer.dataset import Dataset, split_protocol
+from trainer.selection import choose_threshold, stride_for, subject_folds, window_from_data
 from trainer.metrics import summarize
 from trainer.models import model_module
 from trainer.windows import PER_IMAGE_KINDS, WindowSet, build_windows, training_contract
 
 RUN_FILE = "run.json"
 MODEL_FILE = "model.keras"
-# Config keys that change the windows themselves; other keys reuse the windows built once.
-_WINDOW_KEYS = ("fps", "window", "stride", "min_window", "train_stride", "image_size")
+_CANDIDATE_FILE = "fold1_candidate.keras"
 
 Log = Callable[[str], None]
 
@@ -62,19 +64,21 @@ def configure_tensorflow(threads: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-def split_subjects(dataset: Dataset, validation_subjects: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(fit, validation, test) masks; validation = the last training subjects by id."""
+def protocol_masks(dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) masks of the protocol; refused when there is nothing to test on."""
     train, test = split_protocol(dataset)
-    subjects = sorted(set(dataset.subjects[train].tolist()))
-    if len(subjects) <= validation_subjects:
-        raise DatasetError(
-            f"{dataset.path or 'dataset'}: {len(subjects)} training subject(s) cannot give {validation_subjects} "
-            "for validation and keep some to train; lower validation_subjects in the config"
-        )
-    val = train & np.isin(dataset.subjects, subjects[-validation_subjects:])
     if not test.any():
         raise DatasetError(f"{dataset.path or 'dataset'}: no test sequences (split 'test' or subjects 8-12)")
-    return train & ~val, val, test
+    if not train.any():
+        raise DatasetError(f"{dataset.path or 'dataset'}: no training sequences (split 'train' or subjects 1-7)")
+    return train, test
+
+
+def resolve_config(config: TrainConfig, dataset: Dataset, train: np.ndarray) -> TrainConfig:
+    """The config with its data-derived values (window, stride) filled in from the training sequences."""
+    window = config.window or window_from_data(dataset, train, config.fps)
+    stride = config.stride or stride_for(window)
+    return dataclasses.replace(config, window=window, stride=stride, min_window=min(config.min_window, window))
 
 
 def _balanced_weights(labels: np.ndarray, n_classes: int) -> np.ndarray:
@@ -165,7 +169,13 @@ def train(
     command: str = "",
     log: Log = print,
 ) -> RunResult:
-    """Train (the grid's best with `grid`), report on the test subjects, write the run directory."""
+    """Train (the grid's best with `grid`), report on the test subjects, write the run directory.
+
+    Each grid point is trained once per fold over the training subjects; the point with the
+    best out-of-fold sequence top-1 wins, its out-of-fold windows set the `unknown` threshold,
+    and (refit, the default) the final model trains on every training subject for the median
+    of the folds' best epoch counts. The test subjects are used only for the final report.
+    """
     started = time.perf_counter()
     configure_tensorflow(config.threads)
     import keras
@@ -175,64 +185,88 @@ def train(
     out.mkdir(parents=True, exist_ok=True)
     module = model_module(config.model)
     labels = dataset.label_names
-    fit_mask, val_mask, test_mask = split_subjects(dataset, config.validation_subjects)
-    cache: dict[tuple, tuple[WindowSet, WindowSet]] = {}
+    missing = [name for name in config.unknown_labels if name not in labels]
+    if missing:
+        raise DatasetError(f"{dataset.path or 'dataset'}: unknown_labels {missing} are not classes of the dataset ({', '.join(labels)})")
+    unknown_ids = tuple(labels.index(name) for name in config.unknown_labels)
+    train_mask, test_mask = protocol_masks(dataset)
+    folds = subject_folds(dataset, train_mask, config.folds)
+    log(f"{len(folds)} folds over the training subjects: " + "; ".join(
+        f"validate {list(f.validation_subjects) or int(f.validation.sum())}" for f in folds))
 
-    def windows(cfg: TrainConfig) -> tuple[WindowSet, WindowSet]:
-        key = tuple(getattr(cfg, k) for k in _WINDOW_KEYS)
-        if key not in cache:
-            contract = training_contract(module.INPUT_KIND, labels, cfg.window, cfg.stride, cfg.fps, cfg.image_size, cfg.min_window)
-            cache.clear()  # one set of windows in memory at a time
-            cache[key] = (
-                build_windows(dataset, fit_mask, contract, stride=cfg.train_stride),
-                build_windows(dataset, val_mask, contract),
-            )
-        return cache[key]
+    def contract_of(cfg: TrainConfig):
+        return training_contract(module.INPUT_KIND, labels, cfg.window, cfg.stride, cfg.fps, cfg.image_size, cfg.min_window)
 
     points = config.grid_points() if grid else [{}]
     best: tuple[float, float] | None = None
-    best_config, best_history, grid_log = config, {}, []
+    best_config, best_epochs, grid_log, best_val, best_oof, best_history = config, [], [], {}, None, {}
     for n, point in enumerate(points, 1):
-        cfg = config.with_values(point)
-        if grid:
-            log(f"grid point {n}/{len(points)}: {json.dumps(point)}")
-        fit_ws, val_ws = windows(cfg)
-        if not len(fit_ws) or not len(val_ws):
-            raise DatasetError(f"{dataset.path or 'dataset'}: no window of {cfg.window} frames at {cfg.fps} fps; sequences are too short for this config")
-        model, history = _fit(cfg, fit_ws, val_ws, log)
-        val_metrics = summarize(predict_windows(model, val_ws), val_ws.labels, val_ws.sequence, labels, val_ws.partial)
-        score = (val_metrics["top1"], -min(history.get("val_loss", [np.inf])))
-        grid_log.append({"point": point, "val_top1_window": val_metrics["top1"], "val_loss": -score[1],
-                         "val_top1_sequence": val_metrics["sequence_top1"], "epochs": len(history.get("loss", []))})
-        log(f"validation: window top-1 {val_metrics['top1']:.3f}, sequence top-1 {val_metrics['sequence_top1']:.3f}")
+        cfg = resolve_config(config.with_values(point), dataset, train_mask)
+        log(f"{'grid point %d/%d: %s; ' % (n, len(points), json.dumps(point)) if grid else ''}window {cfg.window} frames "
+            f"({cfg.window / cfg.fps:.2f} s at {cfg.fps:g} fps), stride {cfg.stride}")
+        contract = contract_of(cfg)
+        oof: list[tuple[np.ndarray, WindowSet]] = []
+        epochs = []
+        for k, fold in enumerate(folds, 1):
+            fit_ws = build_windows(dataset, fold.fit, contract, stride=cfg.train_stride)
+            val_ws = build_windows(dataset, fold.validation, contract)
+            if not len(fit_ws) or not len(val_ws):
+                raise DatasetError(f"{dataset.path or 'dataset'}: fold {k} has no window of {contract.min_window} frames at "
+                                   f"{cfg.fps} fps to train or validate on; sequences are too short for this config")
+            model, history = _fit(cfg, fit_ws, val_ws, log)
+            oof.append((predict_windows(model, val_ws), val_ws))
+            epochs.append(int(np.argmin(history["val_loss"])) + 1 if history.get("val_loss") else cfg.epochs)
+            if k == 1:
+                first_history = history
+                if not cfg.refit:
+                    model.save(out / _CANDIDATE_FILE)  # without a refit, the winner's first-fold model is kept
+            keras.backend.clear_session()
+        probs = np.concatenate([p for p, _ in oof])
+        val_labels = np.concatenate([w.labels for _, w in oof])
+        val_metrics = summarize(probs, val_labels, np.concatenate([w.sequence for _, w in oof]), labels,
+                                np.concatenate([w.partial for _, w in oof]))
+        score = (val_metrics["sequence_top1"], val_metrics["top1"])
+        grid_log.append({"point": point, "window": cfg.window, "val_top1_window": val_metrics["top1"],
+                         "val_top1_sequence": val_metrics["sequence_top1"], "best_epochs": epochs})
+        log(f"validation (out of fold): window top-1 {val_metrics['top1']:.3f}, sequence top-1 {val_metrics['sequence_top1']:.3f}")
         if best is None or score > best:
-            best, best_config, best_history = score, cfg, history
-            model.save(out / MODEL_FILE)
-            best_val = val_metrics
-        keras.backend.clear_session()
-    best_epoch = int(np.argmin(best_history["val_loss"])) + 1 if best_history.get("val_loss") else best_config.epochs
+            best, best_config, best_epochs, best_val, best_oof = score, cfg, epochs, val_metrics, (probs, val_labels)
+            best_history = first_history
+            if not cfg.refit:
+                os.replace(out / _CANDIDATE_FILE, out / MODEL_FILE)
+    unknown_below = choose_threshold(best_oof[0], best_oof[1], unknown_ids) if best_oof is not None else 0.0
+    epoch_count = max(1, int(np.median(best_epochs)))
+    contract = contract_of(best_config)
+    history: dict[str, list[float]] = best_history  # the first fold's curves, unless refit below
     if best_config.refit:
-        # The validation subjects have chosen the config and the epoch count; now they train too.
-        log(f"refit on all training subjects for {best_epoch} epochs")
-        contract = training_contract(module.INPUT_KIND, labels, best_config.window, best_config.stride, best_config.fps, best_config.image_size, best_config.min_window)
-        all_ws = build_windows(dataset, fit_mask | val_mask, contract, stride=best_config.train_stride)
-        cache.clear()
-        model, refit_history = _fit(best_config, all_ws, None, log, epochs=best_epoch)
+        log(f"refit on all training subjects for {epoch_count} epochs (fold best epochs {best_epochs})")
+        all_ws = build_windows(dataset, train_mask, contract, stride=best_config.train_stride)
+        model, history = _fit(best_config, all_ws, None, log, epochs=epoch_count)
         model.save(out / MODEL_FILE)
-        best_history = {**best_history, **{f"refit_{k}": v for k, v in refit_history.items()}}
         keras.backend.clear_session()
     train_seconds = time.perf_counter() - started
 
     model = keras.models.load_model(out / MODEL_FILE, compile=False)
-    contract = training_contract(module.INPUT_KIND, labels, best_config.window, best_config.stride, best_config.fps, best_config.image_size, best_config.min_window)
     test_ws = build_windows(dataset, test_mask, contract)
     test = summarize(predict_windows(model, test_ws), test_ws.labels, test_ws.sequence, labels, test_ws.partial)
+    n_test = int(test_mask.sum())
     log(f"test subjects: window top-1 {test['top1']:.3f}, sequence top-1 {test['sequence_top1']:.3f} "
-        f"({test['n_windows']} windows, {test['n_sequences']} sequences)")
+        f"({test['n_windows']} windows, {test['n_sequences']} of {n_test} sequences labelled)")
+    baseline = None
+    if config.baseline:
+        try:
+            from trainer.baseline import extra_trees
+        except ImportError:
+            log("baseline skipped: scikit-learn is not installed (bash scripts/setup.sh train)")
+        else:
+            baseline = extra_trees(dataset, train_mask, test_mask, seed=config.seed, threads=config.threads)
+            verdict = "beats" if test["sequence_top1"] > baseline.sequence_top1 else "does NOT beat"
+            log(f"baseline, {baseline.name}: sequence top-1 {baseline.sequence_top1:.3f}; {config.model} "
+                f"{test['sequence_top1']:.3f} {verdict} it")
 
     from trainer.plots import confusion_png, curves_png
 
-    curves_png(best_history, out / "curves.png", title=f"{config.model} ({Path(dataset.path).name or 'dataset'})")
+    curves_png(history, out / "curves.png", title=f"{config.model} ({Path(dataset.path).name or 'dataset'})")
     confusion_png(test["confusion"], labels, out / "confusion_test.png", title=f"{config.model}: test subjects, windows")
     subjects = lambda mask: sorted(set(dataset.subjects[mask].tolist()))  # noqa: E731
     metrics = {
@@ -245,7 +279,10 @@ def train(
         "top1_partial_window": test["top1_partial"],  # windows of tracks shorter than the window (padded)
         "test_partial_windows": test["n_partial_windows"],
         "test_sequences": test["n_sequences"],
+        "test_sequences_without_window": n_test - test["n_sequences"],
     }
+    if baseline is not None:
+        metrics["baseline_top1_sequence"] = baseline.sequence_top1
     run = {
         "model": config.model,
         "input_kind": module.INPUT_KIND,
@@ -256,20 +293,26 @@ def train(
         "fps": best_config.fps,
         "image_size": best_config.image_size,
         "feature_version": contract.feature_version,
+        "unknown_below": round(float(unknown_below), 4),
+        "unknown_labels": list(config.unknown_labels),
         "dataset": str(Path(dataset.path).resolve()) if dataset.path else "",
         "command": command,
-        "subjects": {"fit": subjects(fit_mask | val_mask if best_config.refit else fit_mask), "validation": subjects(val_mask), "test": subjects(test_mask)},
+        "subjects": {"fit": subjects(train_mask) if best_config.refit else subjects(folds[0].fit),
+                     "validation": [list(f.validation_subjects) for f in folds], "test": subjects(test_mask)},
+        "folds": len(folds),
         "metrics": metrics,
         "train_seconds": round(train_seconds, 1),
-        "epochs": len(best_history.get("loss", [])),
-        "best_epoch": best_epoch,
+        "epochs": epoch_count if best_config.refit else best_epochs[0],
+        "fold_best_epochs": best_epochs,
         "refit": best_config.refit,
         "parameters": int(model.count_params()),
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__},
     }
+    if baseline is not None:
+        run["baseline"] = {"name": baseline.name, "top1_sequence": baseline.sequence_top1, "seconds": round(baseline.seconds, 1)}
     _write_json(out / RUN_FILE, run)
     _write_json(out / "config.json", best_config.as_dict())
-    _write_json(out / "history.json", best_history)
+    _write_json(out / "history.json", history)
     _write_json(out / "test_metrics.json", test)
     if grid:
         _write_json(out / "grid.json", grid_log)
