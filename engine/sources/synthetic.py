@@ -1,4 +1,5 @@
-"""A 2D-projected kinematic model of a person performing the 11 Berkeley MHAD actions.
+"""A 2D-projected kinematic model of a person performing the 11 Berkeley MHAD actions, standing,
+walking, or moving about in no particular way (`other`).
 
 Used twice: by the `synthetic:` video source (frames drawn with `draw_person` on `background`)
 and by the trainer's synthetic dataset (keypoints from `motion`). Written once so that what the
@@ -13,7 +14,7 @@ numpy Generators seeded with (seed, subject, action, repetition), so outputs are
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -26,6 +27,13 @@ from pose.coco import (
 
 # Kinect 1 colour camera focal length in pixels at 640x480.
 _FOCAL_640 = 525.0
+
+# Beyond MHAD: what people in front of a camera mostly do when they perform none of its actions.
+# `other` is the negatives class (random unstructured movement), published as `unknown` by a model
+# that lists it in `unknown_labels`. Indices continue the MHAD ones: standing 11, walking 12, other 13.
+EXTRA_ACTIVITIES: tuple[str, ...] = ("standing", "walking", "other")
+ACTIVITIES: tuple[str, ...] = ACTIONS + EXTRA_ACTIVITIES
+STANDING, WALKING, OTHER = (ACTIVITIES.index(name) for name in EXTRA_ACTIVITIES)
 
 
 @dataclass(frozen=True)
@@ -423,15 +431,18 @@ def motion(
     size: tuple[int, int] = (640, 480),
     seed: int = 0,
 ) -> np.ndarray:
-    """Ground-truth keypoints float32[T, 18, 3] (pixels, confidence 1 or 0 out of frame).
+    """Ground-truth keypoints float32[T, 18, 3] (pixels, confidence 1 or 0 out of frame or hidden).
 
-    `action` is 0-based (A01 = 0); `size` is (width, height). T varies with the action, the
-    subject's tempo and the repetition, about 3-8 s as in MHAD.
+    `action` is an index into ACTIVITIES: 0-10 are the MHAD actions (A01 = 0), then standing,
+    walking and other. `size` is (width, height). T varies with the activity, the subject's
+    tempo and the repetition, about 3-8 s as in MHAD.
     """
-    if not 0 <= action < len(ACTIONS):
-        raise ValueError(f"action {action} out of range: use 0..{len(ACTIONS) - 1}")
+    if not 0 <= action < len(ACTIVITIES):
+        raise ValueError(f"activity {action} out of range: use 0..{len(ACTIVITIES) - 1} ({', '.join(ACTIVITIES)})")
     if fps <= 0:
         raise ValueError(f"fps must be positive, got {fps}")
+    if action >= len(ACTIONS):
+        return _extra_motion(action, subject, repetition, fps, size, seed)
     rng = _rng(seed, subject.subject_id, action, repetition)
     plan = _PLANS[action](rng)
     track = _pose_track(plan, subject, rng, fps)
@@ -442,6 +453,405 @@ def motion(
     # MHAD subjects face the camera; each repetition turns a little differently.
     yaw = subject.yaw_deg + rng.uniform(-10, 10)
     return _project(joints, subject, size, yaw)
+
+
+# ---------------------------------------------------------------------------------------------
+# Activities beyond MHAD: standing, walking, other. Each is a pose track (the parameters above,
+# in the body's own frame) plus where the body faces (yaw per frame) and where it goes (a path on
+# the floor); `_render` turns, moves and projects it, hiding the face joints a camera cannot see.
+
+
+@dataclass(frozen=True)
+class _Performance:
+    track: np.ndarray  # float64[T, len(_PARAMS)]
+    yaw_deg: np.ndarray  # float64[T]: 0 faces the camera, 90 faces the image's right
+    path: np.ndarray  # float64[T, 2]: world (x, z) displacement in metres, z towards the camera
+
+
+def activity_index(activity: int | str) -> int:
+    """The index in ACTIVITIES of an index, a name (`walking`, `waving two hands`) or an MHAD id (`A05`)."""
+    if isinstance(activity, (int, np.integer)):
+        index = int(activity)
+    else:
+        text = str(activity).strip().lower()
+        names = [name.lower() for name in ACTIVITIES]
+        if text in names:
+            index = names.index(text)
+        elif len(text) == 3 and text[0] == "a" and text[1:].isdigit() and 1 <= int(text[1:]) <= len(ACTIONS):
+            index = int(text[1:]) - 1
+        else:
+            raise ValueError(f"activity {activity!r} unknown: use A01-A{len(ACTIONS):02d} or one of {', '.join(ACTIVITIES)}")
+    if not 0 <= index < len(ACTIVITIES):
+        raise ValueError(f"activity {index} out of range: use 0..{len(ACTIVITIES) - 1}")
+    return index
+
+
+def _ease(u: np.ndarray) -> np.ndarray:
+    return 0.5 - 0.5 * np.cos(np.pi * np.clip(u, 0.0, 1.0))
+
+
+# Rest poses of a standing person (arms and head only). Angles as in `_PARAMS`; each was checked
+# by eye with draw_person: pockets put the wrists at the front of the hips, crossed arms hold the
+# forearms at chest height, the phone hand is forward at waist height under a lowered head.
+_REST_ARMS: dict[str, dict[str, float]] = {
+    "hanging": {},
+    "pockets": _both_arms(12, -12, -30, 30),
+    "crossed": _both_arms(18, 42, -100, 22),
+    "hips": _both_arms(48, -15, -55, -10),
+    "behind": _both_arms(10, -35, -30, -60),
+    "phone": dict(rua_a=8, rua_f=5, rfa_a=-25, rfa_f=70, head_pitch=25),
+    "phone two hands": dict(**_both_arms(8, 8, -35, 65), head_pitch=28),
+    "face": dict(rua_a=20, rua_f=60, rfa_a=200, rfa_f=30),
+    "chin left": dict(lua_a=20, lua_f=60, lfa_a=200, lfa_f=30, head_pitch=8),
+}
+
+
+def _weight_shift(rng: np.random.Generator) -> dict[str, float]:
+    """Leaning on one leg: the pelvis moves over it and the other knee relaxes (a few degrees, 3 cm)."""
+    side = "r" if rng.random() < 0.5 else "l"
+    sign = -1.0 if side == "r" else 1.0  # the person's right is the image's left
+    bend = rng.uniform(4, 12)
+    return {
+        "root_x": sign * rng.uniform(0.01, 0.04), "torso_roll": -sign * rng.uniform(1, 4),
+        f"{side}th_a": rng.uniform(4, 9), f"{side}th_f": bend, f"{side}sh_f": -bend,
+    }
+
+
+def _plan_standing(rng: np.random.Generator, duration: float) -> _Plan:
+    """Still, with what people do while standing: weight shifts, a new arm rest pose, a look around."""
+    names = list(_REST_ARMS)
+
+    def rest(arms: str, legs: dict[str, float]) -> np.ndarray:
+        return _pose(**{**_REST_ARMS[arms], **legs})
+
+    arms, legs = names[int(rng.integers(len(names)))], _weight_shift(rng) if rng.random() < 0.5 else {}
+    plan: _Plan = [(0.0, rest(arms, legs))]
+    elapsed = 0.0
+    while elapsed < duration:
+        hold = rng.uniform(0.8, 2.5)
+        plan.append((hold, plan[-1][1]))
+        change = rng.random()
+        if change < 0.3:
+            arms = names[int(rng.integers(len(names)))]
+        elif change < 0.7:
+            legs = _weight_shift(rng) if rng.random() < 0.7 else {}
+        pose = rest(arms, legs)
+        if change >= 0.7:  # a glance: the head alone moves
+            pose[_P["head_pitch"]] += rng.uniform(-15, 15)
+        move = rng.uniform(0.6, 1.3)
+        plan.append((move, pose))
+        elapsed += hold + move
+    return plan
+
+
+# `other`, the negatives, must never be a clean MHAD action by accident. The choices that keep it
+# apart, each against the actions it could be mistaken for:
+# - slow: every keyframe takes at least 0.6 s and at most _OTHER_SPEED_DEG_S degrees per second on
+#   its largest change, so limbs never move at the speed of a punch, throw, clap or wave (those
+#   change 50-90 degrees in 0.1-0.4 s), and holds between moves are irregular (no rhythm);
+# - grounded: no flight and at most one knee bent at a time (no jumping, jumping jacks, sitting);
+# - upright: the torso leans at most 30 degrees (bending goes to 70-95);
+# - arms above the shoulders at most once per sequence (a stretch), never swung there.
+_OTHER_SPEED_DEG_S = (60.0, 120.0)
+_OTHER_MOVES = ("arm", "arms", "fidget", "torso", "step", "head", "stretch", "rest")
+_OTHER_P = (0.22, 0.12, 0.16, 0.12, 0.16, 0.08, 0.04, 0.10)
+
+
+def _random_arm(rng: np.random.Generator, side: str, high: bool) -> dict[str, float]:
+    """One arm somewhere a person's arm goes: upper arm below shoulder height unless `high`."""
+    ua_a = rng.uniform(140, 175) if high else rng.uniform(-15, 80)
+    ua_f = rng.uniform(-10, 30) if high else rng.uniform(-40, 80)
+    fa_a = ua_a + (rng.uniform(-15, 15) if high else rng.uniform(-90, 20))
+    fa_f = min(95.0, ua_f + rng.uniform(0, 80))
+    return {f"{side}ua_a": ua_a, f"{side}ua_f": ua_f, f"{side}fa_a": fa_a, f"{side}fa_f": fa_f}
+
+
+def _other_move(rng: np.random.Generator, pose: np.ndarray, kind: str, step_side: str) -> np.ndarray:
+    """The pose after one unstructured move of `kind` from `pose`."""
+    values = dict(zip(_PARAMS, pose.tolist()))
+    side = "r" if rng.random() < 0.5 else "l"
+    if kind == "arm":
+        values.update(_random_arm(rng, side, high=False))
+    elif kind == "arms":
+        values.update(_random_arm(rng, "r", high=False))
+        values.update(_random_arm(rng, "l", high=False))
+    elif kind == "fidget":  # small changes to a few arm angles
+        for name in rng.choice([n for n in _PARAMS if n[1:3] in ("ua", "fa")], size=3, replace=False):
+            values[str(name)] += rng.uniform(-18, 18)
+    elif kind == "torso":
+        values.update(torso_pitch=rng.uniform(-5, 30), torso_roll=rng.uniform(-12, 12))
+    elif kind == "step":  # lift one leg (the other carries the body), or put it back
+        bent = values[f"{step_side}th_f"] > 10
+        thigh = 0.0 if bent else rng.uniform(15, 40)
+        values.update({f"{step_side}th_f": thigh, f"{step_side}sh_f": thigh - (0 if bent else rng.uniform(20, 50)),
+                       f"{step_side}th_a": rng.uniform(2, 10)})
+    elif kind == "head":
+        values.update(head_pitch=rng.uniform(-20, 25))
+    elif kind == "stretch":
+        values.update(_random_arm(rng, "r", high=True))
+        values.update(_random_arm(rng, "l", high=True))
+        values.update(torso_pitch=rng.uniform(-10, 0))
+    else:
+        values = dict(_STAND)
+    return _pose(**values)
+
+
+def _plan_other(rng: np.random.Generator, duration: float) -> _Plan:
+    """Random smooth keyframes within human limits, slow and irregular (see the rules above)."""
+    pose = _other_move(rng, STAND, "arms", "r") if rng.random() < 0.5 else STAND
+    plan: _Plan = [(0.0, pose)]
+    elapsed, stretched, step_side = 0.0, False, "r"
+    while elapsed < duration:
+        kind = str(rng.choice(_OTHER_MOVES, p=_OTHER_P))
+        if kind == "stretch" and stretched:
+            kind = "arms"
+        if plan[-1][1][_P["rua_a"]] > 120 or plan[-1][1][_P["lua_a"]] > 120:
+            kind = "rest"  # a stretch is held once, then the arms come down
+        stretched |= kind == "stretch"
+        new = _other_move(rng, pose, kind, step_side)
+        if kind == "step" and new[_P[f"{step_side}th_f"]] <= 10:
+            step_side = "l" if step_side == "r" else "r"
+        change = float(np.abs((new - pose)[_ANGLE]).max())
+        move = max(rng.uniform(0.6, 1.4), change / rng.uniform(*_OTHER_SPEED_DEG_S))
+        plan.append((move, new))
+        hold = rng.uniform(0.0, 0.8) if rng.random() < 0.6 else 0.0
+        if hold:
+            plan.append((hold, new))
+        pose = new
+        elapsed += move + hold
+    return plan
+
+
+def _walking_track(rng: np.random.Generator, subject: Subject, fps: float, n: int, speed: float) -> np.ndarray:
+    """float64[n, len(_PARAMS)]: a gait cycle in place (the path moves the body).
+
+    Shapes from clinical gait curves, simplified: the thigh swings about 8 +- 20 degrees, the knee
+    flexes about 50-60 degrees in swing (as the thigh passes upright) and 10-15 at loading, arms swing opposite to the legs;
+    step length about 0.4 x height at 1.3 m/s, shorter when slower.
+    """
+    t = np.arange(n) / fps
+    gain = float(np.clip(speed / 1.3, 0.55, 1.35))
+    step_m = subject.height_m * rng.uniform(0.36, 0.44) * gain ** 0.4
+    cadence = speed / step_m  # steps per second; a stride is two steps
+    phase = 2 * np.pi * cadence / 2 * t + rng.uniform(0, 2 * np.pi)
+    track = np.tile(STAND, (n, 1))
+    swing = rng.uniform(16, 22) * gain
+    knee_peak = rng.uniform(45, 58) * min(gain, 1.1)
+    for side, offset in (("r", 0.0), ("l", np.pi)):
+        phi = phase + offset
+        thigh = 8 + swing * np.sin(phi)
+        knee = 6 + 10 * np.maximum(0, np.sin(phi)) ** 4 + knee_peak * np.maximum(0, np.cos(phi + 0.2)) ** 3
+        track[:, _P[f"{side}th_f"]] = thigh
+        track[:, _P[f"{side}sh_f"]] = thigh - knee
+        track[:, _P[f"{side}th_a"]] = 3
+    arm = rng.uniform(10, 26) * gain
+    elbow = rng.uniform(8, 30)
+    for side, sign in (("r", -1.0), ("l", 1.0)):
+        ua_f = sign * arm * np.sin(phase)
+        track[:, _P[f"{side}ua_f"]] = ua_f
+        track[:, _P[f"{side}fa_f"]] = ua_f + elbow
+    track[:, _P["torso_pitch"]] = rng.uniform(1, 7)
+    track[:, _P["torso_roll"]] = rng.uniform(1, 2.5) * np.sin(phase)
+    track[:, _P["head_pitch"]] = rng.uniform(-5, 15)
+    carry = rng.random()
+    if carry < 0.25:  # hands that do not swing: a phone, pockets, or arms crossed
+        arms = ("phone", "pockets", "crossed", "phone two hands")[int(rng.integers(4))]
+        for name, value in _REST_ARMS[arms].items():
+            track[:, _P[name]] = value
+    return track
+
+
+def _yaw_walk(rng: np.random.Generator) -> float:
+    """Across the view half the time, diagonally or towards/away from the camera otherwise."""
+    kind = rng.random()
+    sign = 1.0 if rng.random() < 0.5 else -1.0
+    if kind < 0.5:
+        return sign * (90 + rng.uniform(-20, 20))
+    if kind < 0.8:
+        return sign * (45 + rng.uniform(-15, 15) + (90 if rng.random() < 0.4 else 0))
+    return rng.uniform(-15, 15) + (180 if rng.random() < 0.4 else 0)
+
+
+def _camera_height(rng: np.random.Generator, subject: Subject, depth: float) -> float:
+    """A camera height that keeps head and feet in the frame at `depth` (vertical half view 0.45 depth)."""
+    lo, hi = subject.height_m - 0.42 * depth, 0.42 * depth
+    wanted = rng.uniform(0.8, 2.2)
+    return float(np.clip(wanted, lo, hi)) if lo <= hi else subject.height_m / 2
+
+
+def _placed(subject: Subject, rng: np.random.Generator, near: bool, far: tuple[float, float],
+            min_depth: float = 3.0, approach: float = 0.2) -> Subject:
+    """The subject at MHAD's place (`near`) or farther (log-uniform in `far`, small people at its
+    end), with a camera height that keeps them in the frame when `approach` metres nearer."""
+    if near:
+        return subject
+    depth = max(min_depth, float(np.exp(rng.uniform(*np.log(far)))))
+    return replace(subject, distance_m=depth, x_m=float(rng.uniform(-0.35, 0.35) * 0.61 * depth),
+                   camera_height_m=_camera_height(rng, subject, depth - approach))
+
+
+def _perform_walking(subject: Subject, rng: np.random.Generator, fps: float) -> tuple[_Performance, Subject]:
+    duration = rng.uniform(3.0, 8.0)
+    n = max(2, int(round(duration * fps)))
+    speed = rng.uniform(0.7, 1.8)
+    yaw = _yaw_walk(rng)
+    track = _walking_track(rng, subject, fps, n, speed)
+    heading = np.radians(yaw)
+    length = speed * duration
+    along = (np.arange(n) / fps - duration / 2) * speed
+    path = np.stack([along * np.sin(heading), along * np.cos(heading)], axis=-1)
+    # Far enough that the walk stays mostly in view (horizontal half view 0.61 x depth) and the
+    # whole body is seen at the nearest point; 3-25 m, log-uniform, as pedestrians in a street.
+    approach = length / 2 * abs(np.cos(heading))
+    fit = max(length * abs(np.sin(heading)) / 2 / 0.55, 3.0 + approach)
+    placed = _placed(subject, rng, near=False, far=(3.0, 25.0), min_depth=fit, approach=approach)
+    return _Performance(track, np.full(n, yaw), path), placed
+
+
+def _perform_planned(activity: int, subject: Subject, rng: np.random.Generator, fps: float) -> tuple[_Performance, Subject]:
+    duration = rng.uniform(3.0, 7.5)
+    plan = _plan_standing(rng, duration) if activity == STANDING else _plan_other(rng, duration)
+    track = _pose_track(plan, subject, rng, fps)
+    n = len(track)
+    if activity == STANDING:  # people stand anywhere: in MHAD's place, farther, turned
+        yaw = np.full(n, subject.yaw_deg + rng.uniform(-10, 10) if rng.random() < 0.5 else rng.uniform(-70, 70))
+        if rng.random() < 0.1:
+            yaw += 180
+        placed = _placed(subject, rng, near=rng.random() < 0.5, far=(3.5, 18.0))
+    else:  # mostly framed as MHAD is, so that framing does not tell `other` apart
+        yaw = np.full(n, subject.yaw_deg + rng.uniform(-10, 10) if rng.random() < 0.6 else rng.uniform(-60, 60))
+        if rng.random() < 0.3:  # turning around
+            start, turn = rng.uniform(0, max(0.1, n / fps - 2.5)), rng.uniform(1.0, 2.5)
+            yaw += np.sign(rng.random() - 0.5) * rng.uniform(90, 200) * _ease((np.arange(n) / fps - start) / turn)
+        placed = _placed(subject, rng, near=rng.random() < 0.75, far=(3.5, 9.0))
+    offset = np.array([rng.uniform(-0.12, 0.12), rng.uniform(-0.15, 0.15)])
+    return _Performance(track, yaw, np.tile(offset, (n, 1))), placed
+
+
+def _turn(joints: np.ndarray, yaw_deg: np.ndarray, path: np.ndarray, head_radius_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """Joints turned by a per-frame yaw and moved along the path; and bool[T, 18] face joints hidden.
+
+    A face joint is hidden when it is behind the head centre as the camera sees it (the nose and
+    eyes of someone facing away, the far eye in profile), an ear when well behind (from about
+    45 degrees on): what a detector reports, roughly.
+    """
+    yaw = np.radians(yaw_deg)[:, None]
+    x, z = joints[..., 0], joints[..., 2]
+    turned = joints.copy()
+    turned[..., 0] = x * np.cos(yaw) + z * np.sin(yaw) + path[:, None, 0]
+    turned[..., 2] = -x * np.sin(yaw) + z * np.cos(yaw) + path[:, None, 1]
+    head_z = (turned[:, R_EAR, 2] + turned[:, L_EAR, 2]) / 2
+    hidden = np.zeros(joints.shape[:2], bool)
+    for joint in (NOSE, R_EYE, L_EYE):
+        hidden[:, joint] = turned[:, joint, 2] < head_z
+    for joint in (R_EAR, L_EAR):
+        hidden[:, joint] = turned[:, joint, 2] < head_z - 0.7 * head_radius_m
+    return turned, hidden
+
+
+def _render(performance: _Performance, subject: Subject, size: tuple[int, int]) -> np.ndarray:
+    """float32[T, 18, 3] pixels; confidence 0 out of frame or hidden (eyes hidden also lose x, y)."""
+    joints = _skeleton_3d(performance.track, subject)
+    turned, hidden = _turn(joints, performance.yaw_deg, performance.path, subject.head_radius_m)
+    keypoints = _project(turned, subject, size, 0.0)
+    keypoints[..., 2][hidden] = 0.0
+    eyes = hidden.copy()
+    eyes[:, [NOSE, R_EAR, L_EAR]] = False  # the head is still drawn around nose and ears
+    keypoints[eyes] = 0.0
+    return keypoints
+
+
+def _extra_motion(activity: int, subject: Subject, repetition: int, fps: float, size: tuple[int, int], seed: int) -> np.ndarray:
+    rng = _rng(seed, subject.subject_id, activity, repetition)
+    if activity == WALKING:
+        performance, placed = _perform_walking(subject, rng, fps)
+    else:
+        performance, placed = _perform_planned(activity, subject, rng, fps)
+    return _render(performance, placed, size)
+
+
+# ---------------------------------------------------------------------------------------------
+# Scripted scenes: activities one after another, for tests and demos.
+
+_BLEND_S = 0.35  # seconds over which one segment's pose turns into the next one's
+
+
+def _busiest(track: np.ndarray, n: int) -> np.ndarray:
+    """The n frames of a track where it moves most (the action itself, not the waits around it)."""
+    if len(track) <= n:
+        pad = n - len(track)
+        before = pad // 2
+        return np.concatenate([np.repeat(track[:1], before, 0), track, np.repeat(track[-1:], pad - before, 0)])
+    energy = np.abs(np.diff(track[:, _ANGLE], axis=0)).sum(axis=1)
+    window = np.convolve(energy, np.ones(n - 1), mode="valid")
+    start = int(np.argmax(window))
+    return track[start : start + n]
+
+
+def _segment(activity: int, subject: Subject, rng: np.random.Generator, fps: float, n: int, x_now: float) -> _Performance:
+    """Exactly n frames of `activity` facing the camera (walking goes sideways, towards the middle)."""
+    yaw = np.full(n, subject.yaw_deg)
+    path = np.zeros((n, 2))
+    if activity == WALKING:
+        speed = rng.uniform(0.8, 1.4)
+        heading = -90.0 if x_now > 0 else 90.0
+        track = _walking_track(rng, subject, fps, n, speed)
+        path[:, 0] = np.sign(heading) * speed * np.arange(1, n + 1) / fps
+        return _Performance(track, np.full(n, heading), path)
+    if activity < len(ACTIONS):
+        track = _pose_track(_PLANS[activity](rng), subject, rng, fps)
+    elif activity == STANDING:
+        track = _pose_track(_plan_standing(rng, n / fps), subject, rng, fps)
+    else:
+        track = _pose_track(_plan_other(rng, n / fps), subject, rng, fps)
+    return _Performance(_busiest(track, n), yaw, path)
+
+
+def _join(parts: list[_Performance], fps: float) -> _Performance:
+    """Segments end to end: each starts from where the last one ended, eased in over _BLEND_S."""
+    tracks, yaws, paths = [parts[0].track], [parts[0].yaw_deg], [parts[0].path]
+    for part in parts[1:]:
+        m = min(max(1, int(round(_BLEND_S * fps))), len(part.track))
+        w = _ease(np.arange(1, m + 1) / m)
+        track, yaw = part.track.copy(), part.yaw_deg.copy()
+        track[:m] = tracks[-1][-1] + w[:, None] * (track[:m] - tracks[-1][-1])
+        yaw[:m] = yaws[-1][-1] + w * (yaw[:m] - yaws[-1][-1])
+        tracks.append(track)
+        yaws.append(yaw)
+        paths.append(part.path + paths[-1][-1])
+    return _Performance(np.concatenate(tracks), np.concatenate(yaws), np.concatenate(paths))
+
+
+def scripted_motion(
+    segments: list[tuple[int | str, float]],
+    subject: Subject,
+    fps: float = 30.0,
+    size: tuple[int, int] = (640, 480),
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Keypoints float32[T, 18, 3] of activities one after another, and int32[T] the activity of each frame.
+
+    `segments` is [(activity, seconds), ...] with activities as `activity_index` takes them, e.g.
+    [("standing", 4), ("A05", 1), ("standing", 4)]. Segment k has exactly round(seconds x fps)
+    frames; an MHAD action keeps its busiest stretch (a 1 s wave is waving, not the raise before
+    it); each segment eases in from the last pose of the one before over 0.35 s. The person stays
+    where MHAD puts them, facing the camera; walking goes sideways, back towards the middle.
+    """
+    if not segments:
+        raise ValueError("a script needs at least one (activity, seconds) segment")
+    if fps <= 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+    parts, labels, x_now = [], [], 0.0
+    for k, (activity, seconds) in enumerate(segments):
+        index = activity_index(activity)
+        n = int(round(float(seconds) * fps))
+        if n < 1:
+            raise ValueError(f"segment {k} ({activity!r}, {seconds} s) is shorter than one frame at {fps} fps")
+        part = _segment(index, subject, _rng(seed, subject.subject_id, index, 1_000_003 + k), fps, n, x_now)
+        x_now += float(part.path[-1, 0])
+        parts.append(part)
+        labels.append(np.full(n, index, np.int32))
+    return _render(_join(parts, fps), subject, size), np.concatenate(labels)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -528,4 +938,7 @@ def background(size: tuple[int, int], seed: int = 0) -> np.ndarray:
     return np.clip(image.astype(np.int16) + noise, 0, 255).astype(np.uint8)
 
 
-__all__ = ["ACTIONS", "Subject", "background", "draw_person", "make_subject", "motion"]
+__all__ = [
+    "ACTIONS", "ACTIVITIES", "EXTRA_ACTIVITIES", "OTHER", "STANDING", "WALKING", "Subject", "activity_index",
+    "background", "draw_person", "make_subject", "motion", "scripted_motion",
+]
