@@ -37,8 +37,8 @@ def _penn_clip(t: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     x = rng.uniform(10, 470, size=(t, 13))
     y = rng.uniform(10, 350, size=(t, 13))
     visibility = np.ones((t, 13), np.uint8)
-    visibility[1, 6] = 0  # right wrist hidden in frame 1
-    visibility[2, 1] = 0  # left shoulder hidden in frame 2: no neck there either
+    visibility[1, 6] = 0  # 7th joint (the person's left wrist) hidden in frame 1
+    visibility[2, 1] = 0  # 2nd joint (the person's right shoulder) hidden in frame 2: no neck there either
     return x, y, visibility
 
 
@@ -80,13 +80,14 @@ def test_penn_action_through_the_cli_maps_joints_visibility_and_the_official_spl
 
     x, y, _, _, _ = clips["0002"]
     kp = d.sequence(1)
-    # Penn order: head, l sh, r sh, l el, r el, l wr, r wr, l hip, r hip, l kn, r kn, l an, r an
-    for coco_joint, penn_joint in ((coco.NOSE, 0), (coco.R_SHOULDER, 2), (coco.L_WRIST, 5), (coco.R_ANKLE, 12)):
+    # Penn order as the data holds it (person's right first in each pair; its README says left):
+    # head, r sh, l sh, r el, l el, r wr, l wr, r hip, l hip, r kn, l kn, r an, l an
+    for coco_joint, penn_joint in ((coco.NOSE, 0), (coco.R_SHOULDER, 1), (coco.L_WRIST, 6), (coco.R_ANKLE, 11)):
         np.testing.assert_allclose(kp[0, coco_joint, :2], [x[0, penn_joint], y[0, penn_joint]], rtol=1e-6)
     np.testing.assert_allclose(kp[0, coco.NECK, :2], [(x[0, 1] + x[0, 2]) / 2, (y[0, 1] + y[0, 2]) / 2], rtol=1e-6)
-    assert kp[1, coco.R_WRIST].tolist() == [0.0, 0.0, 0.0]  # invisible -> missing
-    assert kp[2, coco.NECK, 2] == 0.0 and kp[2, coco.R_SHOULDER, 2] == 1.0
-    assert kp[0, coco.R_WRIST, 2] == 1.0
+    assert kp[1, coco.L_WRIST].tolist() == [0.0, 0.0, 0.0]  # invisible -> missing
+    assert kp[2, coco.NECK, 2] == 0.0 and kp[2, coco.R_SHOULDER, 2] == 0.0 and kp[2, coco.L_SHOULDER, 2] == 1.0
+    assert kp[0, coco.L_WRIST, 2] == 1.0 and kp[1, coco.R_WRIST, 2] == 1.0
     assert not kp[:, [coco.R_EYE, coco.L_EYE, coco.R_EAR, coco.L_EAR]].any()
     assert not d.keypoints[2, 3:].any()  # padding after the 3-frame clip
 

@@ -20,9 +20,11 @@ _LIMBS = {  # COCO-18 name -> source joint index, per layout (from each format's
         "nose": 0, "neck": 1, "l_shoulder": 3, "l_elbow": 4, "l_wrist": 5, "r_shoulder": 6, "r_elbow": 7,
         "r_wrist": 8, "l_hip": 9, "l_knee": 10, "l_ankle": 11, "r_hip": 12, "r_knee": 13, "r_ankle": 14,
     },
-    "penn_action": {  # head, l sh, r sh, l el, r el, l wr, r wr, l hip, r hip, l knee, r knee, l ank, r ank
-        "nose": 0, "l_shoulder": 1, "r_shoulder": 2, "l_elbow": 3, "r_elbow": 4, "l_wrist": 5, "r_wrist": 6,
-        "l_hip": 7, "r_hip": 8, "l_knee": 9, "r_knee": 10, "l_ankle": 11, "r_ankle": 12,
+    # Penn Action's README lists left before right, but its data holds the person's right first
+    # (strum_guitar's strumming hand, front-view geometry; see pose/layouts.py).
+    "penn_action": {
+        "nose": 0, "r_shoulder": 1, "l_shoulder": 2, "r_elbow": 3, "l_elbow": 4, "r_wrist": 5, "l_wrist": 6,
+        "r_hip": 7, "l_hip": 8, "r_knee": 9, "l_knee": 10, "r_ankle": 11, "l_ankle": 12,
     },
     "coco17": {
         "nose": 0, "l_eye": 1, "r_eye": 2, "l_ear": 3, "r_ear": 4, "l_shoulder": 5, "r_shoulder": 6,
@@ -88,11 +90,11 @@ def test_sensor_layouts_have_no_eyes_or_ears() -> None:
 def test_an_invisible_joint_is_missing_and_takes_its_derived_neck_with_it() -> None:
     points = _distinct(13)
     visible = np.ones(13, bool)
-    visible[2] = False  # right shoulder
+    visible[2] = False  # Penn's second shoulder: the person's left
     out = to_coco18(points, "penn_action", confidence=visible)
-    assert out[coco.R_SHOULDER].tolist() == [0.0, 0.0, 0.0]
+    assert out[coco.L_SHOULDER].tolist() == [0.0, 0.0, 0.0]
     assert out[coco.NECK].tolist() == [0.0, 0.0, 0.0]
-    assert out[coco.L_SHOULDER, 2] == 1.0
+    assert out[coco.R_SHOULDER, 2] == 1.0
 
 
 def test_a_confidence_channel_is_used_and_nan_counts_as_missing() -> None:

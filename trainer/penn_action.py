@@ -7,7 +7,8 @@ Zhang, Zhu, Derpanis, "From Actemes to Action", ICCV 2013. One MATLAB file per c
 
 Choices, so a model trained on the file can be compared with published numbers:
 - joints go through `pose.layouts` ("penn_action"): head -> nose, neck = mid-shoulders,
-  no eyes or ears; `visibility` is the confidence, so an invisible joint is a missing joint
+  no eyes or ears; the first joint of each left/right pair is the person's right (the
+  dataset's README says left; see pose.layouts.PENN_ACTION_JOINTS for the evidence); `visibility` is the confidence, so an invisible joint is a missing joint
   (its annotated guess is dropped, and a neck with an invisible shoulder is missing too);
 - `split` is the official `train` field: the protocol is the dataset's, not subjects';
 - there are no subject ids; each clip is its own subject (the clip number, 1..2326) so that
