@@ -4,12 +4,18 @@ Twelve subjects are few; a model that learns one person's proportions or stance 
 carry over to the next. Each window gets its own random in-plane rotation, horizontal
 stretch (body width, a turned body), per-joint offsets held over the window (limb lengths)
 and a few extra missing joints. Only visible joints move; what is missing stays missing.
+
+`mirror` and `warp` change a whole sequence's viewpoint (a mirrored image; a camera's roll, tilt
+and distance); the synthetic dataset uses them to look like other pose sources.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from pose.coco import L_HIP, NECK, R_HIP
+from pose.coco import (
+    L_ANKLE, L_EAR, L_ELBOW, L_EYE, L_HIP, L_KNEE, L_SHOULDER, L_WRIST, N_JOINTS, NECK,
+    R_ANKLE, R_EAR, R_ELBOW, R_EYE, R_HIP, R_KNEE, R_SHOULDER, R_WRIST,
+)
 
 
 def augment_windows(windows: np.ndarray, rng: np.random.Generator, strength: float = 1.0) -> np.ndarray:
@@ -41,4 +47,44 @@ def augment_windows(windows: np.ndarray, rng: np.random.Generator, strength: flo
     kp[..., :2] = np.where(visible[..., None], moved, 0.0)
     dropped = rng.random(visible.shape) < 0.02 * strength
     kp[dropped] = 0.0
+    return kp
+
+
+# ---------------------------------------------------------------------------------------------
+# Whole-sequence changes of viewpoint, used by the synthetic dataset's source variety
+# (trainer/synthetic_data.py) and usable on any float32[..., 18, 3] keypoints.
+
+# COCO-18 left/right pairs (OpenPose order): in a mirror image the person's right is drawn where
+# a left would be, so a detector names it left.
+_LR_PAIRS = (
+    (R_SHOULDER, L_SHOULDER), (R_ELBOW, L_ELBOW), (R_WRIST, L_WRIST), (R_HIP, L_HIP),
+    (R_KNEE, L_KNEE), (R_ANKLE, L_ANKLE), (R_EYE, L_EYE), (R_EAR, L_EAR),
+)
+MIRROR_ORDER: tuple[int, ...] = tuple(
+    {**{r: l for r, l in _LR_PAIRS}, **{l: r for r, l in _LR_PAIRS}}.get(j, j) for j in range(N_JOINTS)
+)
+
+
+def mirror(keypoints: np.ndarray, width: float) -> np.ndarray:
+    """The keypoints of the horizontally mirrored image `width` pixels wide: x -> width - x, and
+    left and right joints swapped. Missing joints (confidence 0) stay all zero."""
+    kp = np.array(keypoints, np.float32, copy=True)[..., MIRROR_ORDER, :]
+    present = kp[..., 2] > 0
+    kp[..., 0] = np.where(present | (kp[..., 0] != 0), width - kp[..., 0], 0.0)
+    return kp
+
+
+def warp(keypoints: np.ndarray, centre: tuple[float, float], target: tuple[float, float],
+         angle_deg: float = 0.0, squash: float = 1.0, scale: float = 1.0) -> np.ndarray:
+    """Rotate by `angle_deg` about `centre`, shrink vertically by `squash`, scale, then move `centre`
+    to `target` (pixels). What a camera's roll, tilt (foreshortening) and distance do, in 2D.
+    Missing joints (confidence 0) stay all zero."""
+    kp = np.array(keypoints, np.float32, copy=True)
+    present = kp[..., 2] > 0
+    a = np.radians(angle_deg)
+    x, y = kp[..., 0] - centre[0], kp[..., 1] - centre[1]
+    rx = np.cos(a) * x - np.sin(a) * y
+    ry = (np.sin(a) * x + np.cos(a) * y) * squash
+    kp[..., 0] = np.where(present, rx * scale + target[0], 0.0)
+    kp[..., 1] = np.where(present, ry * scale + target[1], 0.0)
     return kp

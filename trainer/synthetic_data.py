@@ -1,21 +1,34 @@
-"""An MHAD-shaped synthetic dataset from engine.sources.synthetic: S01-S12 x A01-A11 x R01-R05.
+"""An MHAD-shaped synthetic dataset from engine.sources.synthetic: S01-S12 x activities x R01-R05.
 
 The motion model gives ground truth; a pose backend does not, so keypoints get what a real
 detector adds: pixel noise, confidences below 1, joints that vanish for a frame or a run of
 frames (face joints most often). Deterministic from the seed.
+
+Each performance gives its whole 30 fps sequence as a detector would see it (`degrade`; the
+sequence the shipped models were trained on, unchanged), then `variants` more of the same
+performance as other pose sources and cameras would give it (`vary`, then `degrade`): sensor
+skeletons without eyes and ears (Kinect), hips inside the outline and another neck, a camera
+higher, tilted, farther or mirrored, 15-30 fps, and 1-3 s clips as well as whole performances.
+Besides the 11 MHAD actions, people stand, walk and move about in no particular way (`other`,
+the negatives) so a model can say none of its actions is happening.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
 from engine.sources import synthetic
 from engine.sources.mhad import FPS, N_REPETITIONS, N_SUBJECTS
-from pose.coco import L_EAR, L_EYE, N_JOINTS, NOSE, R_EAR, R_EYE
+from pose.coco import L_EAR, L_EYE, L_HIP, L_SHOULDER, N_JOINTS, NECK, NOSE, R_EAR, R_EYE, R_HIP, R_SHOULDER
+from trainer.augment import mirror, warp
 from trainer.dataset import Dataset, from_sequences
 
 SIZE = (640, 480)
+VARIANTS = 2  # varied copies per performance, besides the plain one
 
 _FACE = (NOSE, R_EYE, L_EYE, R_EAR, L_EAR)
+_EYES_EARS = (R_EYE, L_EYE, R_EAR, L_EAR)
 
 
 def degrade(keypoints: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -41,11 +54,141 @@ def degrade(keypoints: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return kp
 
 
+# ---------------------------------------------------------------------------------------------
+# Source variety: what differs between pose sources and cameras, drawn once per sequence.
+
+FRAME_RATES = (15.0, 20.0, 25.0, 30.0)  # what real datasets and cameras deliver
+
+
+@dataclass(frozen=True)
+class Look:
+    """How one sequence is seen. Fractions are of the person's own size (torso, hip width)."""
+
+    fps: float  # the capture rate the sequence gets
+    clip_s: float | None  # a clip this long (1-3 s) cut from the performance; None: all of it
+    face: str  # "full"; "none": no eyes and ears (sensor skeletons); "head": no eyes and ears, nose at the head centre
+    hips_in: float  # how far each hip moves towards the mid-hip (Kinect hips sit inside the outline)
+    neck_up: float  # neck moved along the torso, in torso lengths (+ up): sources place it differently
+    roll_deg: float  # camera roll: the 2D skeleton rotated
+    squash: float  # vertical foreshortening of a camera looking down (1 = level)
+    scale: float  # person size relative to the plain sequence (< 1: farther away)
+    mirror: bool  # a mirrored image: x flipped, left and right swapped
+
+
+def draw_look(rng: np.random.Generator) -> Look:
+    """A random Look. Shares: half the sequences lose eyes and ears (60% of those get a head-centre
+    nose, as a Kinect `Head` joint converted to COCO), 40% get inward hips, half a moved neck, half
+    a tilted camera, 60% another distance (0.25-1.3 x, small far people included), half mirrored,
+    frame rates 15/20/25/30 (30 twice as often), half 1-3 s clips."""
+    face = "full" if rng.random() < 0.5 else ("head" if rng.random() < 0.6 else "none")
+    tilted = rng.random() < 0.5
+    return Look(
+        fps=float(rng.choice(FRAME_RATES, p=(0.2, 0.2, 0.2, 0.4))),
+        clip_s=float(rng.uniform(1.0, 3.0)) if rng.random() < 0.5 else None,
+        face=face,
+        hips_in=float(rng.uniform(0.2, 0.6)) if rng.random() < 0.4 else 0.0,
+        neck_up=float(rng.uniform(-0.12, 0.12)) if rng.random() < 0.5 else 0.0,
+        roll_deg=float(rng.uniform(-8, 8)) if tilted else 0.0,
+        squash=float(rng.uniform(0.7, 1.0)) if tilted else 1.0,
+        scale=float(np.exp(rng.uniform(np.log(0.25), np.log(1.3)))) if rng.random() < 0.6 else 1.0,
+        mirror=bool(rng.random() < 0.5),
+    )
+
+
+def sensor_skeleton(keypoints: np.ndarray, look: Look) -> np.ndarray:
+    """Ground truth float32[T, 18, 3] with another source's joint placement: face, hips, neck."""
+    kp = np.array(keypoints, np.float32, copy=True)
+    if look.face == "head":
+        ears = kp[:, [R_EAR, L_EAR]]
+        kp[:, NOSE, :2] = ears[..., :2].mean(axis=1)  # the ears sit either side of the head centre
+        kp[:, NOSE, 2] = np.where((ears[..., 2] > 0).any(axis=1) | (kp[:, NOSE, 2] > 0), 1.0, 0.0)
+    if look.face != "full":
+        kp[:, list(_EYES_EARS)] = 0.0
+    if look.hips_in:
+        mid = (kp[:, R_HIP, :2] + kp[:, L_HIP, :2]) / 2
+        for hip in (R_HIP, L_HIP):
+            kp[:, hip, :2] += look.hips_in * (mid - kp[:, hip, :2])
+    if look.neck_up:
+        mid_hip = (kp[:, R_HIP, :2] + kp[:, L_HIP, :2]) / 2
+        shoulders = (kp[:, R_SHOULDER, :2] + kp[:, L_SHOULDER, :2]) / 2
+        kp[:, NECK, :2] = shoulders + look.neck_up * (shoulders - mid_hip)
+    return kp
+
+
+def clip_start(keypoints: np.ndarray, n: int, rng: np.random.Generator) -> int:
+    """A random start for an n-frame clip, weighted by how much the clip moves (squared), so a short
+    clip of an action mostly holds the action rather than the waits before and after it."""
+    if n >= len(keypoints):
+        return 0
+    speed = np.abs(np.diff(keypoints[..., :2], axis=0)).sum(axis=(1, 2))
+    energy = np.convolve(speed, np.ones(n - 1), mode="valid") + 1e-6
+    weights = energy**2
+    return int(rng.choice(len(weights), p=weights / weights.sum()))
+
+
+def _in_view(keypoints: np.ndarray, look: Look, size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """The camera part of a Look (roll, tilt, distance, mirror); joints leaving the frame are lost."""
+    width, height = size
+    present = keypoints[..., 2] > 0
+    if not present.any():
+        return keypoints
+    xy = keypoints[..., :2][present]
+    centre = (float(xy[:, 0].mean()), float(xy[:, 1].mean()))
+    extent = (xy.max(axis=0) - xy.min(axis=0)) * look.scale / 2
+    # Keep the scaled person in the frame where they fit, anywhere else they like.
+    free = np.maximum(np.array([width, height]) / 2 - extent - 4, 0)
+    target = tuple(float(v) for v in np.array([width, height]) / 2 + rng.uniform(-1, 1, 2) * free)
+    if look.scale == 1.0 and not look.roll_deg and look.squash == 1.0:
+        target = centre  # an unscaled, level camera keeps the person where they were
+    kp = warp(keypoints, centre, target, look.roll_deg, look.squash, look.scale)
+    if look.mirror:
+        kp = mirror(kp, width)
+    outside = (kp[..., 0] < 0) | (kp[..., 0] >= width) | (kp[..., 1] < 0) | (kp[..., 1] >= height)
+    kp[outside] = 0.0
+    return kp
+
+
+def vary(activity: int, subject: synthetic.Subject, repetition: int, look: Look, rng: np.random.Generator,
+         seed: int = 0, size: tuple[int, int] = SIZE) -> np.ndarray:
+    """Ground truth of one performance as `look` sees it, float32[T, 18, 3] at look.fps (before `degrade`).
+
+    The motion model is sampled at look.fps (the same performance: its random draws do not depend
+    on the frame rate), then cut, re-jointed and re-viewed.
+    """
+    truth = synthetic.motion(activity, subject, repetition, fps=look.fps, size=size, seed=seed)
+    if look.clip_s is not None:
+        n = max(2, int(round(look.clip_s * look.fps)))
+        start = clip_start(truth, n, rng)
+        truth = truth[start : start + n]
+    return _in_view(sensor_skeleton(truth, look), look, size, rng)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _sequence_id(subject: int, activity: int, repetition: int) -> str:
+    name = f"A{activity + 1:02d}" if activity < len(synthetic.ACTIONS) else synthetic.ACTIVITIES[activity]
+    return f"S{subject:02d}/{name}/R{repetition:02d}"
+
+
 def build(seed: int = 0, subjects: range | list[int] = range(1, N_SUBJECTS + 1),
-          actions: range | list[int] = range(len(synthetic.ACTIONS)),
-          repetitions: range | list[int] = range(1, N_REPETITIONS + 1)) -> Dataset:
-    """The synthetic dataset (1-based subject and repetition ids, 0-based actions as labels)."""
-    sequences, labels, subject_ids, ids = [], [], [], []
+          actions: range | list[int] | None = None,
+          repetitions: range | list[int] = range(1, N_REPETITIONS + 1),
+          extra_activities: bool = True, variants: int = VARIANTS) -> Dataset:
+    """The synthetic dataset: 1-based subject and repetition ids (MHAD's, so subjects 1-7 train and
+    8-12 test), indices into synthetic.ACTIVITIES as labels.
+
+    `actions` (indices into ACTIVITIES) defaults to the 11 MHAD actions plus, with
+    `extra_activities`, standing, walking and other; label names are ACTIVITIES then, or ACTIONS
+    for a dataset of MHAD actions only. Every performance gives its plain sequence (id
+    `S01/A01/R01`, 30 fps, whole) and `variants` varied ones (`S01/A01/R01/v1`, ...; see `vary`).
+    """
+    if actions is None:
+        actions = range(len(synthetic.ACTIVITIES) if extra_activities else len(synthetic.ACTIONS))
+    actions = [synthetic.activity_index(a) for a in actions]
+    wide = extra_activities or any(a >= len(synthetic.ACTIONS) for a in actions)
+    names = synthetic.ACTIVITIES if wide else synthetic.ACTIONS
+    sequences, labels, subject_ids, ids, rates = [], [], [], [], []
     for s in subjects:
         subject = synthetic.make_subject(s, seed=seed)
         for a in actions:
@@ -53,7 +196,14 @@ def build(seed: int = 0, subjects: range | list[int] = range(1, N_SUBJECTS + 1),
                 truth = synthetic.motion(a, subject, r, fps=FPS, size=SIZE, seed=seed)
                 rng = np.random.default_rng([seed, s, a, r, 0xD47A])
                 sequences.append(degrade(truth, rng))
-                labels.append(a)
-                subject_ids.append(s)
-                ids.append(f"S{s:02d}/A{a + 1:02d}/R{r:02d}")
-    return from_sequences(sequences, labels, synthetic.ACTIONS, subject_ids, FPS, ids=ids)
+                rates.append(FPS)
+                ids.append(_sequence_id(s, a, r))
+                for v in range(1, variants + 1):
+                    rng = np.random.default_rng([seed, s, a, r, 0x5EE, v])
+                    look = draw_look(rng)
+                    sequences.append(degrade(vary(a, subject, r, look, rng, seed=seed), rng))
+                    rates.append(look.fps)
+                    ids.append(f"{_sequence_id(s, a, r)}/v{v}")
+                labels += [a] * (1 + variants)
+                subject_ids += [s] * (1 + variants)
+    return from_sequences(sequences, labels, names, subject_ids, rates, ids=ids)
