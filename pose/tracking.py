@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pose.base import People, boxes_from_keypoints
+from pose.coco import N_JOINTS
 
 # Smallest person size used for normalising, as a fraction of the frame diagonal: a person
 # seen as one or two joints has a box of almost nothing, which would make every distance huge.
@@ -49,8 +50,8 @@ def _diagonals(boxes: np.ndarray) -> np.ndarray:
 
 def pose_distance(a: np.ndarray, b: np.ndarray, min_scale: float = 1.0) -> np.ndarray:
     """float32[Pa, Pb] size-normalised distances between keypoints float32[Pa,18,3] and [Pb,18,3]."""
-    a = np.asarray(a, np.float32).reshape(-1, 18, 3)
-    b = np.asarray(b, np.float32).reshape(-1, 18, 3)
+    a = np.asarray(a, np.float32).reshape(-1, N_JOINTS, 3)
+    b = np.asarray(b, np.float32).reshape(-1, N_JOINTS, 3)
     both = (a[:, None, :, 2] > 0) & (b[None, :, :, 2] > 0)                       # [Pa, Pb, 18]
     gaps = np.linalg.norm(a[:, None, :, :2] - b[None, :, :, :2], axis=-1)        # [Pa, Pb, 18]
     shared = both.sum(axis=-1)

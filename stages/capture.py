@@ -5,7 +5,6 @@ live sources and `--realtime` replays keep only the newest frame and count what 
 """
 from __future__ import annotations
 
-import argparse
 import json
 import threading
 import time
@@ -19,7 +18,9 @@ import zmq
 from engine.framework import transport
 from engine.errors import SourceError
 from engine.sources import Frame, SourceSpec, StreamReader, open_streams, parse_source
-from engine.framework.stagekit import StageMeter, StatusReporter, Stop, add_common_args, curve_keys, run_stage
+from engine.framework.options import parse_options
+from engine.framework.stage_options import CaptureOptions
+from engine.framework.stagekit import StageMeter, StatusReporter, Stop, curve_keys, run_stage
 
 POLL_MS = 100
 RECONNECT_MAX_S = 5.0
@@ -182,7 +183,7 @@ class LiveReader(threading.Thread):
 
 
 class Capture:
-    def __init__(self, args: argparse.Namespace) -> None:
+    def __init__(self, args: CaptureOptions) -> None:
         self.args = args
         self.stop = Stop()
         self.ctx = zmq.Context.instance()
@@ -302,16 +303,7 @@ class Capture:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="engine stage capture", description=__doc__)
-    parser.add_argument("--source", action="append", required=True, help="source string (repeat for several)")
-    parser.add_argument("--mhad-root", default=None)
-    parser.add_argument("--output", required=True, help="endpoint to bind, pose workers connect to it")
-    parser.add_argument("--realtime", action="store_true", help="pace recorded sources at their frame rate, dropping when behind")
-    parser.add_argument("--exit-on-source-loss", action="store_true")
-    parser.add_argument("--hwm", type=int, default=4, help="frames queued per pose worker before backpressure")
-    parser.add_argument("--resume", default=None, help="JSON {ended: [streams], next: {stream: seq}} from the supervisor after a restart")
-    add_common_args(parser)
-    args = parser.parse_args(argv)
+    args = parse_options(CaptureOptions, argv, "engine stage capture", __doc__)
     specs = [parse_source(s, args.mhad_root) for s in args.source]
     return Capture(args).run(specs)
 

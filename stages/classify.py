@@ -5,18 +5,17 @@ contract), so this stage needs no other configuration.
 """
 from __future__ import annotations
 
-import argparse
 import time
-from pathlib import Path
 
-import msgpack
 import numpy as np
 import zmq
 
 from engine.framework import transport
-from engine.classify.runtime import ClassifierRuntime, ClassifyOptions, item_spec
-from engine.framework.schema import LABELS_TOPIC, LabelMessage
-from engine.framework.stagekit import RollingStats, StageMeter, StatusReporter, Stop, add_common_args, bounded, curve_keys, run_stage
+from engine.classify.runtime import ClassifierRuntime, item_spec
+from engine.framework.schema import encode_label
+from engine.framework.options import parse_options
+from engine.framework.stage_options import ClassifyStageOptions
+from engine.framework.stagekit import RollingStats, StageMeter, StatusReporter, Stop, bounded, curve_keys, run_stage
 
 POLL_MS = 50
 PUBLISH_GRACE_S = 0.5
@@ -44,22 +43,11 @@ class StreamAudit:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="engine stage classify", description=__doc__)
-    parser.add_argument("--input", required=True, help="endpoint to bind; render connects to it")
-    parser.add_argument("--publish", required=True, help="endpoint to bind the labels PUB socket to")
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--ema", type=float, default=0.5, help="score smoothing factor (0 disables)")
-    parser.add_argument("--unknown-below", type=float, default=0.0, help="publish 'unknown' under this score")
-    parser.add_argument("--min-window", dest="min_window_s", type=float, default=0.0, metavar="SECONDS",
-                        help="a track's first label after this long (a partial window); 0: the model's min_window")
-    add_common_args(parser)
-    args = parser.parse_args(argv)
+    args = parse_options(ClassifyStageOptions, argv, "engine stage classify", __doc__)
 
     stop = Stop()
-    runtime = ClassifierRuntime(args.model, ClassifyOptions(threads=args.threads, ema=args.ema, unknown_below=args.unknown_below,
-                                                            min_window_s=args.min_window_s))
-    model_name = Path(args.model).stem
+    runtime = ClassifierRuntime(args.model, args.classify)
+    model_name = runtime.model_name
     ctx = zmq.Context.instance()
     inbox = ctx.socket(zmq.PULL)
     bounded(inbox)
@@ -117,14 +105,9 @@ def main(argv: list[str] | None = None) -> int:
                                      msg.arrays, header["t_capture_ns"])
             for result in results:
                 t_publish_ns = time.time_ns()
-                label = LabelMessage(
-                    stream=result.stream, track=int(result.track), seq_from=int(result.seq_from), seq_to=int(result.seq_to),
-                    t_capture_ns=int(result.t_capture_ns), t_publish_ns=t_publish_ns, label=result.label,
-                    score=float(result.score), topk=[[n, float(s)] for n, s in result.topk], model=model_name,
-                )
-                pub.send_multipart([LABELS_TOPIC, msgpack.packb(label.to_dict(), use_bin_type=True)])
+                pub.send_multipart(encode_label(result.as_dict(), t_publish_ns))
                 labels += 1
-                label_stats.add(t_publish_ns, (t_publish_ns - label.t_capture_ns) / 1e6)
+                label_stats.add(t_publish_ns, (t_publish_ns - result.t_capture_ns) / 1e6)
             meter.count(t0, (time.time_ns() - header["t_capture_ns"]) / 1e6)
         report()
     report(force=True)

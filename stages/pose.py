@@ -5,14 +5,15 @@ downstream, which restores frame order; a worker therefore never needs to see ev
 """
 from __future__ import annotations
 
-import argparse
 import time
 
 import numpy as np
 import zmq
 
 from engine.framework import transport
-from engine.framework.stagekit import StageMeter, StatusReporter, Stop, MAX_MESSAGE_BYTES, add_common_args, bounded, curve_keys, run_stage
+from engine.framework.options import parse_options
+from engine.framework.stage_options import PoseStageOptions
+from engine.framework.stagekit import StageMeter, StatusReporter, Stop, MAX_MESSAGE_BYTES, bounded, curve_keys, run_stage
 from pose import PoseOptions, create_backend
 
 POLL_MS = 100
@@ -21,22 +22,11 @@ FORWARDED_KEYS = ("stream", "seq", "t_capture_ns", "fps", "size", "live", "dropp
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="engine stage pose", description=__doc__)
-    parser.add_argument("--input", required=True, help="capture's endpoint to connect to")
-    parser.add_argument("--output", required=True, help="render's endpoint to connect to")
-    parser.add_argument("--pose", default="blazepose", help="pose backend name")
-    parser.add_argument("--max-people", type=int, default=1)
-    parser.add_argument("--threads", type=int, default=1, help="inference threads of this worker")
-    parser.add_argument("--pose-weights", default=None)
-    parser.add_argument("--replay-file", default=None)
-    parser.add_argument("--forward-frames", action="store_true", help="send frames on (for viewers and recorders)")
-    parser.add_argument("--hwm", type=int, default=4)
-    add_common_args(parser)
-    args = parser.parse_args(argv)
+    args = parse_options(PoseStageOptions, argv, "engine stage pose", __doc__)
 
     stop = Stop()
     options = PoseOptions(
-        backend=args.pose, max_people=args.max_people, threads=args.threads,
+        backend=args.pose, max_people=args.max_people, threads=args.pose_threads,
         weights_dir=args.pose_weights, replay_file=args.replay_file,
     )
     backend = create_backend(options)

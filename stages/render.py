@@ -6,7 +6,6 @@ skeleton images at the model's size for image models), built by the same
 """
 from __future__ import annotations
 
-import argparse
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -17,7 +16,9 @@ from engine.framework import transport
 from engine.classify.runtime import frame_items
 from engine.classify.contract import load_contract
 from engine.classify.reorder import ReorderBuffer
-from engine.framework.stagekit import StageMeter, StatusReporter, Stop, add_common_args, bounded, curve_keys, run_stage, send_when_ready
+from engine.framework.options import parse_options
+from engine.framework.stage_options import RenderOptions
+from engine.framework.stagekit import StageMeter, StatusReporter, Stop, bounded, curve_keys, run_stage, send_when_ready
 from pose.base import People
 from pose.tracking import Tracker
 
@@ -33,18 +34,7 @@ class StreamState:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="engine stage render", description=__doc__)
-    parser.add_argument("--input", required=True, help="endpoint to bind; pose workers connect to it")
-    parser.add_argument("--output", required=True, help="classify's endpoint to connect to")
-    parser.add_argument("--model", required=True, help="classifier .onnx whose metadata says what to draw")
-    parser.add_argument("--reorder-capacity", type=int, default=1024, help="frames held while waiting for a late one (keypoints only: small)")
-    parser.add_argument("--monitor", default=None,
-                        help="endpoint to bind a PUB socket on: frames (when forwarded), keypoints and tracks in order, for viewers and recorders")
-    parser.add_argument("--record-output", default=None,
-                        help="endpoint to bind a PUSH socket on: the monitor's messages, lossless (a recorder of a recorded source)")
-    parser.add_argument("--reorder-timeout", type=float, default=1.0, help="seconds to wait for a missing frame")
-    add_common_args(parser)
-    args = parser.parse_args(argv)
+    args = parse_options(RenderOptions, argv, "engine stage render", __doc__)
 
     stop = Stop()
     contract = load_contract(args.model)

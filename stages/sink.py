@@ -7,7 +7,6 @@ pipeline. A thread takes frames off the socket as they come and holds up to
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 
@@ -16,14 +15,15 @@ from zmq.utils.monitor import recv_monitor_message
 
 from engine.framework import transport
 from engine.framework.schema import LABELS_TOPIC
-from engine.framework.stagekit import RollingStats, StatusReporter, Stop, add_common_args, curve_keys, run_stage
+from engine.framework.options import parse_options
+from engine.framework.stage_options import SinkOptions
+from engine.framework.stagekit import RollingStats, StatusReporter, Stop, curve_keys, run_stage
 from engine.viewer.backlog import Backlog
 from engine.viewer.board import LabelBoard, drain_labels
 from stages.sink_writers import KeypointsOutput, LabelsFile, SeqGaps, VideoRecorder
 from engine.viewer.overlay import people_of
 
 POLL_MS = 20
-DEFAULT_BACKLOG_MB = 1024
 CONNECT_WAIT_S = 10.0
 STOP_DRAIN_S = 0.3  # of the 1 s a stage has to exit: frames already received; closing the files comes first
 
@@ -42,19 +42,7 @@ def wait_connected(events: zmq.Socket, stop: Stop, timeout_s: float) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="engine stage sink", description=__doc__)
-    parser.add_argument("--labels", required=True, help="the labels PUB endpoint to connect to")
-    parser.add_argument("--monitor", default=None, help="render's monitor PUB endpoint (needed by --record and --keypoints-out)")
-    parser.add_argument("--record", default=None, help="annotated video, *.mp4 (mp4v) or *.avi (MJPG)")
-    parser.add_argument("--labels-out", default=None, help="every label as one JSON object per line")
-    parser.add_argument("--keypoints-out", default=None,
-                        help="per-frame keypoints, *.npz or *.jsonl (read back by --pose replay)")
-    parser.add_argument("--lossless", action="store_true",
-                        help="--monitor is render's --record-output (PUSH): receive every frame, slowing the source instead of dropping")
-    parser.add_argument("--max-backlog-mb", type=float, default=DEFAULT_BACKLOG_MB,
-                        help=f"MiB of received frames held while the writers catch up (default {DEFAULT_BACKLOG_MB})")
-    add_common_args(parser)
-    args = parser.parse_args(argv)
+    args = parse_options(SinkOptions, argv, "engine stage sink", __doc__)
 
     stop = Stop()
     ctx = zmq.Context.instance()

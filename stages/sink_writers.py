@@ -19,13 +19,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from engine.framework.media import VIDEO_CODECS, open_video_writer
 from engine.viewer.board import LabelBoard
 from engine.viewer.overlay import FrameOverlay
 from pose.base import People, PoseError
 from pose.keypoints_file import KeypointsWriter
 
 ErrorSink = Callable[[str], None]
-FOURCC = {".mp4": "mp4v", ".avi": "MJPG"}
 # mp4 writes its index at the end: stop while there is room for it, so the file stays playable.
 MIN_FREE_BYTES = 64 * 1024 * 1024
 FREE_CHECK_PERIOD_S = 1.0
@@ -160,7 +160,7 @@ class VideoRecorder(_Output):
         self._size: tuple[int, int] | None = None
         self._next_free_check = 0.0
         suffix = self.path.suffix.lower()
-        if suffix not in FOURCC:
+        if suffix not in VIDEO_CODECS:
             self.failed = True
             on_error(f"video file {self.path}: unknown format {suffix or '(none)'!r}; name it *.mp4 or *.avi "
                      f"(the run goes on without this file)")
@@ -196,10 +196,8 @@ class VideoRecorder(_Output):
 
     def _open(self, width: int, height: int, fps: float) -> None:
         fps = fps if fps and np.isfinite(fps) and fps > 0 else 30.0
-        writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*FOURCC[self.path.suffix.lower()]),
-                                 float(fps), (int(width), int(height)))
-        if not writer.isOpened():
-            writer.release()
+        writer = open_video_writer(self.path, fps, (width, height))
+        if writer is None:
             self._fail(OSError(errno.EIO, "OpenCV cannot open a video writer there"))
             return
         self._writer, self._size = writer, (int(width), int(height))

@@ -5,34 +5,28 @@ slows the pipeline: a busy viewer shows fewer frames. aiohttp is imported only w
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 import zmq
 
 from engine.classify.contract import load_contract
-from engine.framework.stagekit import StatusReporter, Stop, add_common_args, run_stage
-from engine.viewer.feed import ViewerOptions, connectable, parse_bind
+from engine.framework.options import parse_options
+from engine.framework.stage_options import ViewStageOptions
+from engine.framework.stagekit import StatusReporter, Stop, run_stage
+from engine.framework.endpoints import connectable
+from engine.viewer.feed import ViewerOptions, parse_bind
 from engine.viewer.launch import serve_viewer
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="engine stage view", description=__doc__)
-    parser.add_argument("--labels", required=True, help="the labels PUB endpoint to connect to")
-    parser.add_argument("--monitor", default=None, help="render's monitor PUB endpoint (frames, keypoints, tracks)")
-    parser.add_argument("--bind", default="8080", help="[HOST:]PORT to serve the page on (host default 127.0.0.1)")
-    parser.add_argument("--backend", default="", help="pose backend name, shown on the page")
-    parser.add_argument("--model", default="", help="classifier path, its name is shown on the page")
-    parser.add_argument("--max-fps", type=float, default=15.0, help="frames encoded per second at most (default 15)")
-    add_common_args(parser)
-    args = parser.parse_args(argv)
+    args = parse_options(ViewStageOptions, argv, "engine stage view", __doc__)
 
     stop = Stop()
     host, port = parse_bind(args.bind)
     options = ViewerOptions(
         labels=connectable(args.labels), monitor=connectable(args.monitor) if args.monitor else None,
-        host=host, port=port, backend=args.backend, model=Path(args.model).stem if args.model else "", max_fps=args.max_fps,
+        host=host, port=port, backend=args.pose, model=Path(args.model).stem if args.model else "", max_fps=args.max_fps,
         label_names=load_contract(args.model).labels if args.model else (), curve_keys=args.curve_keys,
     )
     status = StatusReporter(zmq.Context.instance(), args.status, "view", args.worker)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -12,22 +11,16 @@ import time
 from pathlib import Path
 
 import cv2
-import msgpack
 import numpy as np
 import zmq
 
+from engine.framework.endpoints import free_port  # noqa: F401 (the tests' one way to pick a port)
+from engine.framework.schema import LABELS_TOPIC, decode_label
 from engine.sources import synthetic
-from engine.framework.schema import LABELS_TOPIC
 from pose.base import People
 from pose.keypoints_file import KeypointsWriter
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def engine_cmd(*args: str) -> list[str]:
@@ -59,9 +52,7 @@ class Subscriber(threading.Thread):
         try:
             while not self._halt.is_set():
                 if sock.poll(50):
-                    topic, payload = sock.recv_multipart()
-                    assert topic == LABELS_TOPIC
-                    self.labels.append(msgpack.unpackb(payload, raw=False))
+                    self.labels.append(decode_label(sock.recv_multipart()))  # what the engine publishes is a label
         finally:
             sock.close(linger=0)
 

@@ -34,7 +34,7 @@ import pytest
 import zmq
 
 from engine.framework import transport
-from engine.framework.schema import LABEL_FIELDS, LABELS_TOPIC, SCHEMA_VERSION, LabelMessage
+from engine.framework.schema import LABEL_FIELDS, LABELS_TOPIC, SCHEMA_VERSION, decode_label, encode_label
 from engine.sources.synthetic import ACTIONS
 from pipeline_helpers import REPO, engine_cmd, free_port
 from tiny_models import build_tiny_model
@@ -429,13 +429,13 @@ def _check(result: dict, name: str, count: int) -> None:
 
 
 def _valid_label(i: int) -> dict:
-    return LabelMessage(stream="fuzz", track=0, seq_from=i, seq_to=i, t_capture_ns=time.time_ns(),
-                        t_publish_ns=time.time_ns(), label=ACTIONS[i % len(ACTIONS)], score=0.5,
-                        topk=[[ACTIONS[i % len(ACTIONS)], 0.5]], model="fuzz").to_dict()
+    fields = dict(stream="fuzz", track=0, seq_from=i, seq_to=i, t_capture_ns=time.time_ns(),
+                  label=ACTIONS[i % len(ACTIONS)], score=0.5, topk=[[ACTIONS[i % len(ACTIONS)], 0.5]], model="fuzz")
+    return decode_label(encode_label(fields, time.time_ns()))
 
 
 _ANY_WRONG = [None, b"\xff\x00", {"x": 1}, True]
-_WRONG_LABEL_VALUES: dict[type, list] = {  # per field type of LabelMessage, values of another type
+_WRONG_LABEL_VALUES: dict[type, list] = {  # per field type of the label message, values of another type
     int: [*_ANY_WRONG, "7", 1.5, [1]],
     str: [*_ANY_WRONG, 5, 1.5, ["a"]],
     float: [*_ANY_WRONG, "0.5", [0.5]],

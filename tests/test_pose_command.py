@@ -41,7 +41,7 @@ def test_image_json_and_annotated_image(capsys, tmp_path, messi_path):
     with KeypointsWriter(kp_file) as writer:
         writer.write("messi5.jpg", 0, People(recorded))
     out = tmp_path / "annotated.png"
-    code, stdout, _ = engine(capsys, str(messi_path), "--backend", "replay", "--replay-file", str(kp_file),
+    code, stdout, _ = engine(capsys, str(messi_path), "--pose", "replay", "--replay-file", str(kp_file),
                              "--json", "--out", str(out))
     assert code == 0
     result = json.loads(stdout)  # one object, nothing else on stdout
@@ -61,14 +61,14 @@ def test_image_summary_without_json(capsys, messi_path, tmp_path):
     kp_file = tmp_path / "kp.npz"
     with KeypointsWriter(kp_file) as writer:
         writer.write("x", 0, People(np.full((1, 18, 3), 50, np.float32)))
-    code, stdout, _ = engine(capsys, str(messi_path), "--backend", "replay", "--replay-file", str(kp_file))
+    code, stdout, _ = engine(capsys, str(messi_path), "--pose", "replay", "--replay-file", str(kp_file))
     assert code == 0
     assert stdout.splitlines()[0].startswith("messi5.jpg: 1 person (replay, 548x342)")
     assert "18/18 joints" in stdout
 
 
 def test_video_json_lines_follow_the_frames(capsys):
-    code, stdout, _ = engine(capsys, SYNTHETIC, "--backend", "replay", "--frames", "5", "--json")
+    code, stdout, _ = engine(capsys, SYNTHETIC, "--pose", "replay", "--frames", "5", "--json")
     assert code == 0
     lines = [json.loads(line) for line in stdout.splitlines()]
     assert [r["seq"] for r in lines] == list(range(5))
@@ -83,7 +83,7 @@ def test_video_json_lines_follow_the_frames(capsys):
 @pytest.mark.parametrize("suffix", [".avi", ".mp4"])
 def test_annotated_video_and_keypoints_file(capsys, tmp_path, suffix):
     video, kp_file = tmp_path / f"out{suffix}", tmp_path / "kp.npz"
-    code, stdout, _ = engine(capsys, SYNTHETIC, "--backend", "replay", "--frames", "12",
+    code, stdout, _ = engine(capsys, SYNTHETIC, "--pose", "replay", "--frames", "12",
                              "--out", str(video), "--keypoints-out", str(kp_file))
     assert code == 0 and "12 frames" in stdout
     capture = cv2.VideoCapture(str(video))
@@ -107,9 +107,9 @@ def test_bad_inputs_fail_with_one_line(capsys, tmp_path, monkeypatch):
         ((str(tmp_path / "absent.png"),), 2, "not found"),
         ((str(broken_image),), 2, "cannot be decoded"),
         ((str(broken_video),), 2, "broken.mp4"),
-        ((SYNTHETIC, "--backend", "replay", "--out", str(tmp_path / "x.png")), 2, ".avi or .mp4"),
-        ((SYNTHETIC, "--backend", "nosuch"), 3, "blazepose, openpose, replay"),
-        ((SYNTHETIC, "--backend", "openpose", "--pose-weights", str(tmp_path)), 3, "pose_iter_440000.caffemodel"),
+        ((SYNTHETIC, "--pose", "replay", "--out", str(tmp_path / "x.png")), 2, ".avi or .mp4"),
+        ((SYNTHETIC, "--pose", "nosuch"), 3, "blazepose, openpose, replay"),
+        ((SYNTHETIC, "--pose", "openpose", "--pose-weights", str(tmp_path)), 3, "pose_iter_440000.caffemodel"),
     ]
     for argv, expected_code, text in cases:
         code, stdout, stderr = engine(capsys, *argv)
@@ -120,7 +120,7 @@ def test_bad_inputs_fail_with_one_line(capsys, tmp_path, monkeypatch):
 def test_replay_of_a_video_without_keypoints_explains_itself(tmp_path, vtest_path, monkeypatch):
     monkeypatch.delenv("ENGINE_REPLAY_FILE", raising=False)
     result = subprocess.run(
-        [sys.executable, "-m", "engine.framework.cli", "pose", str(vtest_path), "--backend", "replay", "--frames", "2"],
+        [sys.executable, "-m", "engine.framework.cli", "pose", str(vtest_path), "--pose", "replay", "--frames", "2"],
         cwd=REPO, capture_output=True, text=True, timeout=60,
     )
     assert result.returncode == 3
@@ -129,7 +129,7 @@ def test_replay_of_a_video_without_keypoints_explains_itself(tmp_path, vtest_pat
 
 @pytest.mark.skipif(not HAS_BLAZEPOSE, reason="pose/blazepose.py not written yet")
 def test_blazepose_finds_the_footballer(capsys, messi_path):
-    code, stdout, _ = engine(capsys, str(messi_path), "--backend", "blazepose", "--json")
+    code, stdout, _ = engine(capsys, str(messi_path), "--pose", "blazepose", "--json")
     assert code == 0
     result = json.loads(stdout)
     assert result["backend"] == "blazepose" and len(result["people"]) == 1
@@ -141,7 +141,7 @@ def test_blazepose_finds_the_footballer(capsys, messi_path):
 
 @pytest.mark.skipif(not HAS_BLAZEPOSE, reason="pose/blazepose.py not written yet")
 def test_blazepose_on_a_real_video(capsys, vtest_path):
-    code, stdout, _ = engine(capsys, str(vtest_path), "--backend", "blazepose", "--frames", "3", "--json")
+    code, stdout, _ = engine(capsys, str(vtest_path), "--pose", "blazepose", "--frames", "3", "--json")
     assert code == 0
     assert [json.loads(line)["seq"] for line in stdout.splitlines()] == [0, 1, 2]
 

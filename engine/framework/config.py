@@ -8,46 +8,66 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.classify.runtime import ClassifyOptions
 from engine.errors import ConfigError
-from engine.paths import default_model
+from engine.framework.options import option, same_as
 from engine.framework.schema import DEFAULT_PUBLISH
+from engine.framework.stage_options import (
+    CaptureOptions, ClassifyStageOptions, PoseStageOptions, RenderOptions, SinkOptions, StageOptions,
+)
+from engine.paths import default_model
 
 
 @dataclass(frozen=True)
 class RunOptions:
-    """Everything `engine run` needs; TOML keys and CLI flags use these names (dashes or underscores)."""
+    """Everything `engine run` needs; TOML keys are these names (dashes or underscores), flags their `flag`.
 
-    source: tuple[str, ...] = ("synthetic:",)
-    mhad_root: str | None = None
-    pose: str = "auto"
-    pose_workers: int = 0  # 0: one per core
-    pose_threads: int = 1
-    max_people: int = 1
-    pose_weights: str | None = None
-    replay_file: str | None = None
-    model: str = field(default_factory=lambda: str(default_model()))
-    publish: str = DEFAULT_PUBLISH
-    realtime: bool = False
-    duration: float = 0.0  # 0: until the source ends (or forever for live sources)
-    quiet: bool = False
-    print_labels: bool = True
-    ema: float = 0.5
-    unknown_below: float = 0.0
-    min_window: float = 0.0  # seconds to a track's first label (a padded partial window); 0: the model's min_window
-    classify_threads: int = 1
-    reorder_timeout: float = 1.0
-    exit_on_source_loss: bool = False
-    max_restarts: int = 5
-    frames_endpoint: str | None = None  # expose capture's output (tcp) so remote pose workers can join
-    poses_endpoint: str | None = None  # expose render's input (tcp) for remote pose workers
-    monitor: str | None = None  # render's PUB of ordered frames + keypoints (default: ipc in the run dir when a sink needs it)
-    view: str | None = None  # [HOST:]PORT of the web viewer
-    record: str | None = None  # annotated video path
-    labels_out: str | None = None  # JSONL of every published label
-    keypoints_out: str | None = None  # .npz or .jsonl keypoints file
-    curve_keys: str | None = None  # CURVE key folder: encrypt and authenticate tcp endpoints
-    summary: str | None = None  # JSON file written at exit: rates, latency, drops, per stage
-    debug: bool = False
+    Options a stage takes are declared once, on that stage's dataclass (stage_options); the
+    fields here reuse its flag, help and default (`same_as`).
+    """
+
+    source: tuple[str, ...] = same_as(CaptureOptions, "source", default=("synthetic:",), metadata={
+        "help": "camera:N, video file, image folder/glob, rtsp/http URL, mhad:S08/A03/R01, synthetic: (default); "
+                "repeat for several streams"})
+    mhad_root: str | None = same_as(CaptureOptions, "mhad_root")
+    pose: str = same_as(PoseStageOptions, "pose", default="auto", metadata={
+        "help": "pose backend: auto (default: replay for synthetic sources, else blazepose), replay, blazepose, openpose"})
+    pose_workers: int = option(0, flag="--pose-workers", help="pose worker processes (default: one per core)")
+    pose_threads: int = same_as(PoseStageOptions, "pose_threads")
+    max_people: int = same_as(PoseStageOptions, "max_people")
+    pose_weights: str | None = same_as(PoseStageOptions, "pose_weights")
+    replay_file: str | None = same_as(PoseStageOptions, "replay_file")
+    model: str = field(default_factory=lambda: str(default_model()), metadata={
+        "flag": "--model", "help": "classifier .onnx (default: models/default.onnx)"})
+    publish: str = same_as(ClassifyStageOptions, "publish", default=DEFAULT_PUBLISH)
+    realtime: bool = same_as(CaptureOptions, "realtime")
+    duration: float = option(0.0, flag="--duration", metavar="SECONDS",
+                             help="stop after this many seconds (default: when the source ends, never for live sources)")
+    quiet: bool = option(False, flag="--quiet", help="no status line and no printed labels")
+    print_labels: bool = option(True, flag="--no-print-labels", action="store_false", help="do not print labels")
+    ema: float = same_as(ClassifyOptions, "ema")
+    unknown_below: float | None = same_as(ClassifyOptions, "unknown_below")
+    min_window: float = same_as(ClassifyOptions, "min_window_s")  # seconds; 0: the model's min_window
+    classify_threads: int = same_as(ClassifyOptions, "threads")
+    reorder_timeout: float = same_as(RenderOptions, "reorder_timeout")
+    exit_on_source_loss: bool = same_as(CaptureOptions, "exit_on_source_loss")
+    max_restarts: int = option(5, flag="--max-restarts", help="crashes of one stage within 60 s before giving up")
+    frames_endpoint: str | None = option(None, flag="--frames-endpoint", metavar="ENDPOINT",
+                                         help="tcp endpoint for capture's output, for remote pose workers")
+    poses_endpoint: str | None = option(None, flag="--poses-endpoint", metavar="ENDPOINT",
+                                        help="tcp endpoint for render's input, for remote pose workers")
+    monitor: str | None = same_as(RenderOptions, "monitor", metadata={
+        "help": "bind render's monitor PUB (frames, keypoints, tracks) here, e.g. tcp://0.0.0.0:5561 for `engine view` "
+                "(default: ipc in the run's folder when a sink or the viewer needs it)"})
+    view: str | None = option(None, flag="--view", nargs="?", const="8080", metavar="[HOST:]PORT",
+                              help="serve a live web page (video, skeletons, labels, timeline, rates); default 127.0.0.1:8080")
+    record: str | None = same_as(SinkOptions, "record")
+    labels_out: str | None = same_as(SinkOptions, "labels_out")
+    keypoints_out: str | None = same_as(SinkOptions, "keypoints_out")
+    curve_keys: str | None = same_as(StageOptions, "curve_keys")
+    summary: str | None = option(None, flag="--summary", metavar="PATH",
+                                 help="write a JSON summary (rates, latency, drops per stage) here at exit")
+    debug: bool = False  # `engine --debug`, before the command
 
     def __post_init__(self) -> None:
         checks = {
@@ -56,7 +76,7 @@ class RunOptions:
             "max_people": 1 <= self.max_people <= 32,
             "duration": self.duration >= 0,
             "ema": 0.0 <= self.ema < 1.0,
-            "unknown_below": 0.0 <= self.unknown_below <= 1.0,
+            "unknown_below": self.unknown_below is None or 0.0 <= self.unknown_below <= 1.0,
             "min_window": 0.0 <= self.min_window <= 3600.0,
             "classify_threads": 1 <= self.classify_threads <= 64,
             "reorder_timeout": 0.05 <= self.reorder_timeout <= 60,
@@ -73,7 +93,7 @@ class RunOptions:
 
 _FIELDS = {f.name: f for f in dataclasses.fields(RunOptions)}
 _TYPES: dict[str, tuple[type, ...]] = {
-    name: {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,)}.get(str(f.type), ())
+    name: {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,)}.get(str(f.type).split("|")[0].strip(), ())
     for name, f in _FIELDS.items()
 }
 
@@ -94,7 +114,7 @@ def _coerce(key: str, value: Any, where: str) -> Any:
     allowed = _TYPES[key]
     if isinstance(value, bool) and bool not in allowed or not isinstance(value, allowed):
         raise ConfigError(f"{where}: key {key!r} must be {declared}, got {type(value).__name__} {value!r}")
-    return float(value) if declared == "float" else value
+    return float(value) if declared.startswith("float") else value
 
 
 def load_config(path: str | os.PathLike) -> dict[str, Any]:

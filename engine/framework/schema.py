@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import msgpack
 
@@ -27,30 +29,14 @@ class Limits:
     max_ndim: int = 6
 
 
-@dataclass
-class LabelMessage:
-    """The public output, one per classified window, published on topic `labels`."""
-
-    stream: str
-    track: int
-    seq_from: int
-    seq_to: int
-    t_capture_ns: int
-    t_publish_ns: int
-    label: str
-    score: float
-    topk: list[list] = field(default_factory=list)
-    model: str = ""
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-LABEL_FIELDS: tuple[str, ...] = tuple(LabelMessage.__dataclass_fields__)
-_LABEL_TYPES: dict[str, tuple[type, ...]] = {
+# The public label message (ARCHITECTURE.md "Label messages"): its fields in published order and
+# the types a subscriber may rely on. The classifier's LabelResult carries all of them but
+# `t_publish_ns`, which is stamped as the label goes out.
+LABEL_TYPES: dict[str, tuple[type, ...]] = {
     "stream": (str,), "track": (int,), "seq_from": (int,), "seq_to": (int,), "t_capture_ns": (int,),
     "t_publish_ns": (int,), "label": (str,), "score": (int, float), "topk": (list,), "model": (str,),
 }
+LABEL_FIELDS: tuple[str, ...] = tuple(LABEL_TYPES)
 
 
 MAX_LABEL_BYTES = 64 * 1024
@@ -58,6 +44,21 @@ MAX_LABEL_BYTES = 64 * 1024
 
 class BadLabel(ValueError):
     """A message on the labels topic that is not a label; counted and dropped."""
+
+
+def encode_label(fields: Mapping[str, Any], t_publish_ns: int) -> list[bytes]:
+    """The two frames (topic, msgpack map) that publish one label.
+
+    `fields` holds every label field but `t_publish_ns` (a LabelResult's `as_dict()`); values
+    are cast to the published types, so numpy scalars never reach a subscriber.
+    """
+    label = {
+        "stream": str(fields["stream"]), "track": int(fields["track"]), "seq_from": int(fields["seq_from"]),
+        "seq_to": int(fields["seq_to"]), "t_capture_ns": int(fields["t_capture_ns"]), "t_publish_ns": int(t_publish_ns),
+        "label": str(fields["label"]), "score": float(fields["score"]),
+        "topk": [[str(name), float(score)] for name, score in fields["topk"]], "model": str(fields["model"]),
+    }
+    return [LABELS_TOPIC, msgpack.packb(label, use_bin_type=True)]
 
 
 def decode_label(parts: list) -> dict:
@@ -78,9 +79,15 @@ def decode_label(parts: list) -> dict:
 def is_label(value: object) -> bool:
     """True for a map with every label field of the right type (what a subscriber may trust)."""
     return isinstance(value, dict) and all(
-        isinstance(value.get(k), types) and not isinstance(value.get(k), bool) for k, types in _LABEL_TYPES.items()
+        isinstance(value.get(k), types) and not isinstance(value.get(k), bool) for k, types in LABEL_TYPES.items()
     ) and all(
         isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str)
         and isinstance(pair[1], int | float) and not isinstance(pair[1], bool)
         for pair in value["topk"]
     )
+
+
+def format_label(label: Mapping[str, Any]) -> str:
+    """The one line `engine run` and `engine listen` print per label."""
+    return (f"{label['stream']} track {label['track']} frames {label['seq_from']}-{label['seq_to']}: "
+            f"{label['label']} ({float(label['score']):.2f})")

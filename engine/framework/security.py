@@ -8,17 +8,16 @@ host never use CURVE: they live in a private (0700) run directory.
 """
 from __future__ import annotations
 
-import ipaddress
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse
 
 import zmq
 import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
 
 from engine.errors import ConfigError
+from engine.framework.endpoints import is_tcp
 
 _authenticators: dict[int, ThreadAuthenticator] = {}
 
@@ -66,23 +65,6 @@ def load_keys(folder: str | Path) -> CurveKeys:
     except (OSError, ValueError):
         raise ConfigError(f"CURVE key folder {folder} has no client.key_secret: create one with `engine keys generate {folder}`") from None
     return CurveKeys(folder, server_public, server_secret, client_public, client_secret)
-
-
-def is_tcp(endpoint: str) -> bool:
-    return endpoint.startswith("tcp://")
-
-
-def is_loopback(endpoint: str) -> bool:
-    """True for ipc/inproc and tcp on 127.0.0.0/8, ::1 or localhost."""
-    if not is_tcp(endpoint):
-        return True
-    host = urlparse(endpoint).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False  # '*', an interface name or a host name: assume reachable from outside
 
 
 def secure_server(sock: zmq.Socket, endpoint: str, keys: CurveKeys | None) -> None:

@@ -5,7 +5,6 @@ plumbing out of those loops.
 """
 from __future__ import annotations
 
-import argparse
 import ctypes
 import os
 import signal
@@ -21,6 +20,7 @@ import zmq
 from engine.framework import transport
 from engine.errors import EngineError
 from engine.framework.security import CurveKeys, load_keys
+from engine.framework.stage_options import StageOptions
 from pose.base import PoseError
 
 STATUS_INTERVAL_S = 0.5
@@ -137,15 +137,9 @@ def send_when_ready(sock: zmq.Socket, header: dict, arrays: dict | None, stop: "
     return False
 
 
-def add_common_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--status", help="supervisor's status endpoint (omit when run alone)")
-    parser.add_argument("--curve-keys", default=None, help="CURVE key folder (engine keys generate DIR): encrypts tcp endpoints")
-    parser.add_argument("--worker", type=int, default=0, help="worker index, for status reports")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
-
-
-def curve_keys(args: argparse.Namespace) -> CurveKeys | None:
-    return load_keys(args.curve_keys) if args.curve_keys else None
+def curve_keys(options: StageOptions) -> CurveKeys | None:
+    """The stage's CURVE keys (`--curve-keys`), or None for plain sockets."""
+    return load_keys(options.curve_keys) if options.curve_keys else None
 
 
 def run_stage(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> None:

@@ -15,21 +15,28 @@ import sys
 import tempfile
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TextIO
 
 import msgpack
 import zmq
 
+from engine.classify.contract import load_contract
+from engine.classify.runtime import ClassifyOptions
+from engine.errors import ConfigError, EngineError, StageError
 from engine.framework import transport
 from engine.framework.config import RunOptions
-from engine.errors import ConfigError, EngineError, StageError
-from engine.classify.contract import load_contract
-from engine.framework.schema import LABELS_TOPIC
-from engine.framework.security import CurveKeys, is_loopback, load_keys
-from engine.sources import parse_source, probe
+from engine.framework.endpoints import connectable, is_loopback
+from engine.framework.options import to_argv
+from engine.framework.schema import LABELS_TOPIC, BadLabel, decode_label, format_label
+from engine.framework.security import CurveKeys, load_keys
+from engine.framework.stage_options import (
+    FRAMES_PER_WORKER, REORDER_CAPACITY, CaptureOptions, ClassifyStageOptions, PoseStageOptions, RenderOptions,
+    SinkOptions, StageOptions, ViewStageOptions,
+)
 from engine.framework.stagekit import FATAL_EXIT_CODES
+from engine.sources import parse_source, probe
 from pose import BACKENDS  # names only: backends load inside the pose workers
 
 SHUTDOWN_GRACE_S = 1.5
@@ -54,7 +61,7 @@ SUBSCRIBE_GRACE_S = 0.2
 class StageProcess:
     key: str  # e.g. "pose.1"
     module: str
-    args: list[str]
+    options: StageOptions  # the stage's command line is `to_argv(options)`
     log_path: Path
     report_key: tuple[str, int] = ("", 0)
     proc: subprocess.Popen | None = None
@@ -66,11 +73,13 @@ class StageProcess:
     last_report: float | None = None
     hung: int = 0
 
-    def start(self, extra_args: list[str] | None = None) -> None:
+    def start(self, resume: str | None = None) -> None:
+        """Start (or restart) the process; `resume` is a restarted capture's position (CaptureOptions.resume)."""
         self.started_at, self.last_report = time.monotonic(), None
+        options = replace(self.options, resume=resume) if resume else self.options
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", self.module, *self.args, *(extra_args or [])],
+                [sys.executable, "-m", self.module, *to_argv(options)],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True,  # a terminal's Ctrl-C reaches the supervisor only; it stops stages in order
             )
@@ -146,69 +155,53 @@ class Supervisor:
             probe_sock.close(linger=0)
 
     def _plan(self, backend: str) -> None:
+        """Every stage's options, from the run's: each stage is started with `to_argv` of its own dataclass."""
         o = self.options
         assert self.run_dir is not None
         ipc = f"ipc://{self.run_dir}"
         frames = o.frames_endpoint or f"{ipc}/frames"
         poses = o.poses_endpoint or f"{ipc}/poses"
         rendered = f"{ipc}/rendered"
-        status = f"{ipc}/status"
-        common = ["--status", status] + (["--debug"] if o.debug else []) + (["--curve-keys", o.curve_keys] if o.curve_keys else [])
+        self.status_endpoint = status = f"{ipc}/status"
+        common = {"status": status, "debug": o.debug, "curve_keys": o.curve_keys}
 
-        def add(key: str, module: str, args: list[str], worker: int = 0) -> None:
+        def add(key: str, module: str, options: StageOptions, worker: int = 0) -> None:
             log = self.run_dir / f"{key}.log"
             stage_name = module.rsplit(".", 1)[1]
-            self.stages.append(StageProcess(key, module, [*args, *common, "--worker", str(worker)], log, (stage_name, worker)))
+            self.stages.append(StageProcess(key, module, replace(options, worker=worker), log, (stage_name, worker)))
 
-        add("classify", "stages.classify", ["--input", rendered, "--publish", o.publish, "--model", o.model,
-                                            "--threads", str(o.classify_threads), "--ema", str(o.ema),
-                                            "--unknown-below", str(o.unknown_below), "--min-window", str(o.min_window)])
+        classify = ClassifyOptions(threads=o.classify_threads, ema=o.ema, unknown_below=o.unknown_below, min_window_s=o.min_window)
+        add("classify", "stages.classify", ClassifyStageOptions(input=rendered, publish=o.publish, model=o.model,
+                                                                classify=classify, **common))
         wants_frames = bool(o.view or o.record or o.monitor)  # an explicit --monitor is for a remote viewer
         monitor = o.monitor or (f"{ipc}/monitor" if wants_frames or o.keypoints_out else None)
-        render_args = ["--input", poses, "--output", rendered, "--model", o.model, "--reorder-timeout", str(o.reorder_timeout)]
-        if wants_frames:
-            render_args += ["--reorder-capacity", str(REORDER_CAPACITY_WITH_FRAMES)]  # ~90 MB of 640x480 frames, not ~1 GB
         live = o.realtime or any(parse_source(s, o.mhad_root).live for s in o.source)
         # A recording of a recorded source is lossless (the source waits for the recorder); of a live one, never in the way.
         record_feed = f"{ipc}/record" if (o.record or o.keypoints_out) and not live else None
-        if record_feed:
-            render_args += ["--record-output", record_feed]
-        add("render", "stages.render", render_args + (["--monitor", monitor] if monitor else []))
-        labels = o.publish.replace("tcp://*", "tcp://127.0.0.1").replace("tcp://0.0.0.0", "tcp://127.0.0.1")
-        self.labels_endpoint = labels
-        if monitor:  # where local subscribers connect to a monitor bound on every interface
-            monitor = monitor.replace("tcp://*", "tcp://127.0.0.1").replace("tcp://0.0.0.0", "tcp://127.0.0.1")
-        sink_args = [f"--{flag}={value}" for flag, value in
-                     (("record", o.record), ("labels-out", o.labels_out), ("keypoints-out", o.keypoints_out)) if value]
-        if sink_args:
-            feed = ["--monitor", record_feed, "--lossless"] if record_feed else (["--monitor", monitor] if monitor else [])
-            add("sink", "stages.sink", ["--labels", labels, *feed, *sink_args])
+        add("render", "stages.render", RenderOptions(
+            input=poses, output=rendered, model=o.model, reorder_timeout=o.reorder_timeout, monitor=monitor,
+            record_output=record_feed, **common,
+            # ~90 MB of 640x480 frames, not ~1 GB, when whole frames travel with the keypoints
+            reorder_capacity=REORDER_CAPACITY_WITH_FRAMES if wants_frames else REORDER_CAPACITY))
+        self.labels_endpoint = labels = connectable(o.publish)
+        local_monitor = connectable(monitor) if monitor else None  # where local subscribers reach a wildcard bind
+        if o.record or o.labels_out or o.keypoints_out:
+            add("sink", "stages.sink", SinkOptions(
+                labels=labels, monitor=record_feed or local_monitor, lossless=record_feed is not None,
+                record=o.record, labels_out=o.labels_out, keypoints_out=o.keypoints_out, **common))
         if o.view:
-            add("view", "stages.view", ["--labels", labels, "--monitor", monitor, "--bind", o.view,
-                                        "--backend", backend, "--model", o.model])
+            add("view", "stages.view", ViewStageOptions(labels=labels, monitor=local_monitor, bind=o.view, pose=backend,
+                                                        model=o.model, **common))
         # Live: at most about one frame waits per worker, so a label is never about an old frame.
-        hwm = ["--hwm", "1"] if live else []
-        pose_args = ["--input", frames, "--output", poses, "--pose", backend, "--max-people", str(o.max_people),
-                     "--threads", str(o.pose_threads), *hwm]
-        if o.pose_weights:
-            pose_args += ["--pose-weights", o.pose_weights]
-        if o.replay_file:
-            pose_args += ["--replay-file", o.replay_file]
-        if wants_frames:
-            pose_args.append("--forward-frames")
+        hwm = 1 if live else FRAMES_PER_WORKER
+        pose = PoseStageOptions(input=frames, output=poses, pose=backend, max_people=o.max_people,
+                                pose_threads=o.pose_threads, pose_weights=o.pose_weights, replay_file=o.replay_file,
+                                forward_frames=wants_frames, hwm=hwm, **common)
         for i in range(o.workers()):
-            add(f"pose.{i}", "stages.pose", pose_args, worker=i)
-        capture_args = ["--output", frames, *hwm]
-        for source in o.source:
-            capture_args += ["--source", source]
-        if o.mhad_root:
-            capture_args += ["--mhad-root", o.mhad_root]
-        if o.realtime:
-            capture_args.append("--realtime")
-        if o.exit_on_source_loss:
-            capture_args.append("--exit-on-source-loss")
-        add("capture", "stages.capture", capture_args)
-        self.status_endpoint = status
+            add(f"pose.{i}", "stages.pose", pose, worker=i)
+        add("capture", "stages.capture", CaptureOptions(
+            output=frames, source=o.source, mhad_root=o.mhad_root, realtime=o.realtime,
+            exit_on_source_loss=o.exit_on_source_loss, hwm=hwm, **common))
 
     # --- running -------------------------------------------------------------------------
     def run(self) -> int:
@@ -309,15 +302,12 @@ class Supervisor:
     def _print_labels(self, sock: zmq.Socket) -> None:
         while True:
             try:
-                _, raw = sock.recv_multipart(zmq.NOBLOCK)
+                label = decode_label(sock.recv_multipart(zmq.NOBLOCK))
             except zmq.Again:
                 return
-            label = msgpack.unpackb(raw, raw=False)
-            print(
-                f"{label['stream']} track {label['track']} frames {label['seq_from']}-{label['seq_to']}: "
-                f"{label['label']} ({label['score']:.2f})",
-                file=self.out, flush=True,
-            )
+            except BadLabel:
+                continue  # not a label (another program publishing on this endpoint): skipped, as `listen` does
+            print(format_label(label), file=self.out, flush=True)
 
     def _source_finished(self) -> bool:
         capture = self.reports.get(("capture", 0), {})
@@ -388,7 +378,7 @@ class Supervisor:
                 stage.carried[name] = stage.carried.get(name, 0) + last.get(name, 0)
             for stream, count in last.get("frames_by_stream", {}).items():
                 stage.carried_streams[stream] = stage.carried_streams.get(stream, 0) + count
-            stage.start(self._resume_args(stage, last))
+            stage.start(self._resume(stage, last))
 
     def _check_heartbeat(self, stage: StageProcess, now: float) -> None:
         """Kill a stage that is alive but silent (stopped reading, deadlocked); it is then restarted."""
@@ -400,14 +390,14 @@ class Supervisor:
             stage.proc.kill()
             stage.proc.wait()
 
-    def _resume_args(self, stage: StageProcess, last: dict) -> list[str]:
+    def _resume(self, stage: StageProcess, last: dict) -> str | None:
         """A restarted capture continues where it was: a recorded source from its frame, a live one numbering on."""
         if stage.report_key != ("capture", 0) or not last.get("position") and not last.get("ended"):
-            return []
+            return None
         # Lossless: re-send the frames that sat in the dead capture's queue. Live: number on (those are gone).
         margin = 0 if last.get("live") else RESUME_MARGIN
         position = {s: max(0, int(n) - margin) for s, n in last.get("position", {}).items()}
-        return ["--resume", json.dumps({"ended": last.get("ended", []), "next": position})]
+        return json.dumps({"ended": last.get("ended", []), "next": position})
 
     def counters(self, key: tuple[str, int]) -> dict:
         """A stage's last report with the counters of its earlier incarnations added."""

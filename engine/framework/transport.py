@@ -17,6 +17,7 @@ import zmq
 from engine.errors import TransportError
 from engine.framework.schema import ALLOWED_DTYPES, REQUIRED_HEADER_KEYS, SCHEMA_VERSION, Limits
 from engine.framework.security import CurveKeys, secure_client, secure_server
+from pose.coco import N_JOINTS
 
 DEFAULT_LIMITS = Limits()
 
@@ -132,8 +133,8 @@ def people_count(msg: Message, per_person: tuple[str, ...]) -> int:
 
 
 def check_keypoints(array: np.ndarray, name: str = "keypoints") -> np.ndarray:
-    if array.dtype != np.float32 or array.ndim != 3 or array.shape[1:] != (18, 3):
-        raise MalformedMessage(f"{name} must be float32[P, 18, 3], got {array.dtype}{list(array.shape)}")
+    if array.dtype != np.float32 or array.ndim != 3 or array.shape[1:] != (N_JOINTS, 3):
+        raise MalformedMessage(f"{name} must be float32[P, {N_JOINTS}, 3], got {array.dtype}{list(array.shape)}")
     return array
 
 

@@ -22,6 +22,7 @@ from engine.framework import transport
 from engine.errors import ConfigError
 from engine.framework.schema import LABELS_TOPIC
 from engine.framework.security import load_keys
+from engine.framework.stage_options import VIEW_MAX_FPS
 from engine.framework.stagekit import RollingStats
 from engine.viewer.board import LabelBoard, drain_labels
 from engine.viewer.overlay import FrameOverlay, people_of
@@ -46,7 +47,7 @@ class ViewerOptions:
     backend: str = ""
     model: str = ""
     label_names: tuple[str, ...] = ()  # the model's classes, in order: stable colours from the first label on
-    max_fps: float = 15.0
+    max_fps: float = VIEW_MAX_FPS
     jpeg_quality: int = 80
     horizon_s: float = 60.0
     curve_keys: str | None = None  # CURVE key folder, when the engine's tcp endpoints use CURVE
@@ -71,11 +72,6 @@ def parse_bind(text: str, default_host: str = "127.0.0.1") -> tuple[str, int]:
     if not 0 < port < 65536:
         raise ConfigError(f"viewer port {port} is out of range: use 1-65535")
     return host or default_host, port
-
-
-def connectable(endpoint: str) -> str:
-    """An endpoint bound on every interface, as a local subscriber connects to it."""
-    return endpoint.replace("tcp://*", "tcp://127.0.0.1").replace("tcp://0.0.0.0", "tcp://127.0.0.1")
 
 
 @dataclass

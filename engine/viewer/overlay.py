@@ -10,12 +10,13 @@ from collections.abc import Mapping
 import numpy as np
 
 from pose.base import People
+from pose.coco import N_JOINTS
 from pose.draw import Annotator, BoxAnnotator, LabelAnnotator, SkeletonAnnotator, annotate_all
 
 
 def people_of(arrays: Mapping[str, np.ndarray], tracks: list[int]) -> People:
     """People of a monitor message (keypoints float32[P,18,3], boxes float32[P,4], tracks from the header)."""
-    keypoints = arrays.get("keypoints", np.zeros((0, 18, 3), np.float32))
+    keypoints = arrays.get("keypoints", np.zeros((0, N_JOINTS, 3), np.float32))
     boxes = arrays.get("boxes", np.zeros((0, 4), np.float32))
     ids = np.asarray(tracks if len(tracks) == len(keypoints) else [-1] * len(keypoints), np.int32)
     return People(keypoints, boxes, ids)

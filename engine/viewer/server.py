@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import ipaddress
 import json
 import time
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from pathlib import Path
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from engine.errors import EngineError, TransportError
+from engine.framework.endpoints import is_loopback_host
 from engine.viewer.feed import Feed, ViewerOptions
 
 STATIC = Path(__file__).with_name("static")
@@ -110,18 +110,9 @@ def build_app(feed: Feed, hub: Hub) -> web.Application:
     return app
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def exposure_warning(host: str, port: int) -> str | None:
     """The line to print when the page is reachable from other machines (it has no password)."""
-    if is_loopback(host):
+    if is_loopback_host(host):
         return None
     return (f"the viewer on {host}:{port} has no password: anyone who can reach this port sees the video and "
             f"labels; on untrusted networks bind 127.0.0.1 and use an SSH tunnel")

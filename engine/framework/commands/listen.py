@@ -6,7 +6,7 @@ import json
 import sys
 import time
 
-from engine.framework.schema import DEFAULT_PUBLISH, LABELS_TOPIC, BadLabel, decode_label
+from engine.framework.schema import DEFAULT_PUBLISH, LABELS_TOPIC, BadLabel, decode_label, format_label
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -45,8 +45,7 @@ def run(args: argparse.Namespace) -> int:
             if args.json:
                 print(json.dumps(label), flush=True)
             else:
-                print(f"{label.get('stream')} track {label.get('track')} frames {label.get('seq_from')}-{label.get('seq_to')}: "
-                      f"{label['label']} ({float(label.get('score', 0)):.2f})", flush=True)
+                print(format_label(label), flush=True)
     except KeyboardInterrupt:
         pass
     finally:

@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,23 @@ import cv2
 import numpy as np
 
 from engine.errors import ConfigError, SourceError
+from engine.framework.media import VIDEO_CODECS, open_video_writer
+from engine.framework.options import add_options, same_as
+from engine.framework.stage_options import CaptureOptions, PoseStageOptions
 from engine.sources import IMAGE_SUFFIXES, open_streams, parse_source
+from pose.coco import N_JOINTS
 
-VIDEO_CODECS = {".mp4": "mp4v", ".avi": "MJPG"}
+
+@dataclass(frozen=True)
+class PoseCommandOptions:
+    """The backend options `engine pose` shares with `engine run` and the pose stage: same flags, same defaults."""
+
+    pose: str = same_as(PoseStageOptions, "pose", metadata={"aliases": ("--backend",)})
+    max_people: int = same_as(PoseStageOptions, "max_people")
+    pose_weights: str | None = same_as(PoseStageOptions, "pose_weights")
+    replay_file: str | None = same_as(PoseStageOptions, "replay_file")
+    pose_threads: int = same_as(PoseStageOptions, "pose_threads", metadata={"aliases": ("--threads",)})
+    mhad_root: str | None = same_as(CaptureOptions, "mhad_root")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -29,24 +44,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Run a pose backend on an image, video or any other source and print COCO-18 keypoints per person.",
     )
     p.add_argument("source", metavar="IMAGE_OR_VIDEO", help="an image or video file (or any source string: folder, synthetic:, mhad:...)")
-    p.add_argument("--backend", default="blazepose", help="pose backend: blazepose (default), openpose, replay")
-    p.add_argument("--max-people", type=int, default=1, help="people per frame (default 1)")
-    p.add_argument("--pose-weights", default=None, metavar="DIR", help="folder with the backend's weight files")
-    p.add_argument("--replay-file", default=None, metavar="FILE", help="keypoints file (.npz/.jsonl) for --backend replay")
-    p.add_argument("--threads", type=int, default=1, help="inference threads (default 1)")
+    add_options(p, PoseCommandOptions)
     p.add_argument("--input-height", type=int, default=368, help="network input height for openpose (default 368)")
     p.add_argument("--json", action="store_true", help="print JSON: one object for an image, one line per frame for a video")
     p.add_argument("--out", default=None, metavar="FILE", help="write the annotated image (.png/.jpg) or video (.mp4/.avi)")
     p.add_argument("--keypoints-out", default=None, metavar="FILE", help="also write the keypoints to FILE (.npz or .jsonl)")
     p.add_argument("--frames", type=int, default=None, metavar="N", help="stop after N frames")
-    p.add_argument("--mhad-root", default=None, help="Berkeley MHAD root for mhad: sources (or set MHAD_ROOT)")
 
 
 def _check(args: argparse.Namespace, single_image: bool) -> None:
     if args.max_people < 1:
         raise ConfigError(f"--max-people must be at least 1, got {args.max_people}")
-    if args.threads < 1:
-        raise ConfigError(f"--threads must be at least 1, got {args.threads}")
+    if args.pose_threads < 1:
+        raise ConfigError(f"--pose-threads must be at least 1, got {args.pose_threads}")
     if args.frames is not None and args.frames < 1:
         raise ConfigError(f"--frames must be at least 1, got {args.frames}")
     if args.out:
@@ -63,16 +73,16 @@ def _backend(args: argparse.Namespace) -> Any:
     from pose import BACKENDS, PoseError, PoseOptions, create_backend
 
     options = PoseOptions(
-        backend=args.backend, max_people=args.max_people, threads=args.threads,
+        backend=args.pose, max_people=args.max_people, threads=args.pose_threads,
         weights_dir=args.pose_weights, input_height=args.input_height, replay_file=args.replay_file,
     )
     try:
         return create_backend(options)
     except ModuleNotFoundError as exc:
-        module = BACKENDS.get(args.backend, "").split(":")[0]
+        module = BACKENDS.get(args.pose, "").split(":")[0]
         if exc.name != module:
             raise
-        raise PoseError(f"pose backend {args.backend!r} is not part of this install ({module} missing)") from None
+        raise PoseError(f"pose backend {args.pose!r} is not part of this install ({module} missing)") from None
 
 
 def _record(people: Any) -> list[dict[str, Any]]:
@@ -92,7 +102,7 @@ def _summary_line(name: str, people: Any, backend: str, size: tuple[int, int]) -
         seen = kp[:, 2] > 0
         confidence = float(kp[seen, 2].mean()) if seen.any() else 0.0
         x0, y0, x1, y1 = (int(round(v)) for v in box)
-        lines.append(f"  #{int(track)}: {int(seen.sum())}/18 joints, mean confidence {confidence:.2f}, box ({x0},{y0})-({x1},{y1})")
+        lines.append(f"  #{int(track)}: {int(seen.sum())}/{N_JOINTS} joints, mean confidence {confidence:.2f}, box ({x0},{y0})-({x1},{y1})")
     return "\n".join(lines)
 
 
@@ -105,9 +115,8 @@ class _VideoOut:
     def write(self, image: np.ndarray) -> None:
         if self.writer is None:
             self.size = (image.shape[1], image.shape[0])
-            fourcc = cv2.VideoWriter_fourcc(*VIDEO_CODECS[Path(self.path).suffix.lower()])
-            self.writer = cv2.VideoWriter(self.path, fourcc, self.fps, self.size)
-            if not self.writer.isOpened():
+            self.writer = open_video_writer(self.path, self.fps, self.size)
+            if self.writer is None:
                 raise ConfigError(f"--out {self.path}: OpenCV cannot write this video here; try .avi")
         if (image.shape[1], image.shape[0]) != self.size:
             image = cv2.resize(image, self.size)

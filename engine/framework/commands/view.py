@@ -11,20 +11,31 @@ from __future__ import annotations
 
 import argparse
 import re
+from dataclasses import dataclass
 
 from engine.errors import ConfigError
+from engine.framework.options import add_options, from_args, option, same_as
 from engine.framework.schema import DEFAULT_PUBLISH
+from engine.framework.stage_options import ViewStageOptions
+
+
+@dataclass(frozen=True)
+class ViewCommandOptions:
+    """`engine view`'s options; those of the view stage (`engine run --view`) keep its flags and defaults."""
+
+    connect: str = option(DEFAULT_PUBLISH, flag="--connect", metavar="ENDPOINT", help="the engine's labels endpoint")
+    monitor: str | None = option(None, flag="--monitor", metavar="ENDPOINT",
+                                 help="the engine's monitor endpoint (default: the --connect host, port + 1); 'none' for labels only")
+    bind: str = same_as(ViewStageOptions, "bind")
+    curve_keys: str | None = same_as(ViewStageOptions, "curve_keys", metadata={
+        "help": "CURVE key folder, when the engine runs with --curve-keys"})
+    max_fps: float = same_as(ViewStageOptions, "max_fps")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("view", help="serve a live web page of an engine running elsewhere",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--connect", default=DEFAULT_PUBLISH, help=f"the engine's labels endpoint (default {DEFAULT_PUBLISH})")
-    p.add_argument("--monitor", default=None,
-                   help="the engine's monitor endpoint (default: the --connect host, port + 1); 'none' for labels only")
-    p.add_argument("--bind", default="8080", metavar="[HOST:]PORT", help="where to serve the page (default 127.0.0.1:8080)")
-    p.add_argument("--curve-keys", default=None, help="CURVE key folder, when the engine runs with --curve-keys")
-    p.add_argument("--max-fps", type=float, default=15.0, help="frames sent to browsers per second at most (default 15)")
+    add_options(p, ViewCommandOptions)
 
 
 def default_monitor(labels_endpoint: str) -> str:
@@ -35,13 +46,15 @@ def default_monitor(labels_endpoint: str) -> str:
     return f"tcp://{match.group(1)}:{int(match.group(2)) + 1}"
 
 
-def run(args: argparse.Namespace) -> int:
+def run(namespace: argparse.Namespace) -> int:
     import sys
 
     from engine.framework.stagekit import Stop
-    from engine.viewer.feed import ViewerOptions, connectable, parse_bind
+    from engine.framework.endpoints import connectable
+    from engine.viewer.feed import ViewerOptions, parse_bind
     from engine.viewer.launch import serve_viewer
 
+    args = from_args(ViewCommandOptions, namespace)
     monitor = None if (args.monitor or "").lower() == "none" else (args.monitor or default_monitor(args.connect))
     host, port = parse_bind(args.bind)
     options = ViewerOptions(labels=connectable(args.connect), monitor=connectable(monitor) if monitor else None,

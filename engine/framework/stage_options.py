@@ -1,0 +1,110 @@
+"""Each stage's options, one frozen dataclass per stage: its parser and the supervisor's argv both come from it.
+
+A stage parses its command line with `parse_options(CaptureOptions, argv, ...)`; the supervisor
+builds the same object and starts the stage with `to_argv(options)`. `engine run` takes its
+flags from these fields too (`same_as`), so a meaning has one flag name and one default.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engine.classify.runtime import ClassifyOptions
+from engine.framework.options import nested, option
+
+# Frames queued per pose worker (capture's send queue, each worker's receive queue): enough to
+# keep a worker busy, few enough that a dying worker takes few frames with it. Live sources use 1.
+FRAMES_PER_WORKER = 4
+# Frames render holds while one is late when only keypoints travel (small per frame).
+REORDER_CAPACITY = 1024
+# The sink's memory for frames received while its writers catch up.
+SINK_BACKLOG_MB = 1024.0
+# The viewer's frame rate: what a browser needs to look live, at a small encoding cost.
+VIEW_MAX_FPS = 15.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class StageOptions:
+    """What every stage takes: where to report, CURVE keys, its worker index, tracebacks."""
+
+    status: str | None = option(None, flag="--status", help="supervisor's status endpoint (omit when run alone)")
+    curve_keys: str | None = option(None, flag="--curve-keys", metavar="DIR",
+                                    help="CURVE key folder (engine keys generate DIR): encrypts and authenticates tcp endpoints")
+    worker: int = option(0, flag="--worker", help="worker index, for status reports")
+    debug: bool = option(False, flag="--debug", help="show tracebacks instead of one-line errors")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CaptureOptions(StageOptions):
+    source: tuple[str, ...] = option(flag="--source", help="source string (repeat for several streams)")
+    output: str = option(flag="--output", help="endpoint to bind; pose workers connect to it")
+    mhad_root: str | None = option(None, flag="--mhad-root", metavar="DIR", help="Berkeley MHAD root (or set MHAD_ROOT)")
+    realtime: bool = option(False, flag="--realtime",
+                            help="pace recorded sources at their frame rate, dropping frames when behind")
+    exit_on_source_loss: bool = option(False, flag="--exit-on-source-loss", help="fail instead of reconnecting")
+    hwm: int = option(FRAMES_PER_WORKER, flag="--hwm", help="frames queued per pose worker before backpressure")
+    resume: str | None = option(None, flag="--resume",
+                                help="JSON {ended: [streams], next: {stream: seq}} from the supervisor after a restart")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PoseStageOptions(StageOptions):
+    input: str = option(flag="--input", help="capture's endpoint to connect to")
+    output: str = option(flag="--output", help="render's endpoint to connect to")
+    pose: str = option("blazepose", flag="--pose", help="pose backend: blazepose, openpose, replay")
+    max_people: int = option(1, flag="--max-people", help="people tracked per frame")
+    pose_threads: int = option(1, flag="--pose-threads", help="inference threads per pose worker")
+    pose_weights: str | None = option(None, flag="--pose-weights", metavar="DIR", help="folder with the backend's weight files")
+    replay_file: str | None = option(None, flag="--replay-file", metavar="FILE",
+                                     help="keypoints file (.npz/.jsonl) for --pose replay")
+    forward_frames: bool = option(False, flag="--forward-frames", help="send frames on (for viewers and recorders)")
+    hwm: int = option(FRAMES_PER_WORKER, flag="--hwm", help="frames queued for this worker before backpressure")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RenderOptions(StageOptions):
+    input: str = option(flag="--input", help="endpoint to bind; pose workers connect to it")
+    output: str = option(flag="--output", help="classify's endpoint to connect to")
+    model: str = option(flag="--model", help="classifier .onnx whose metadata says what to draw")
+    reorder_capacity: int = option(REORDER_CAPACITY, flag="--reorder-capacity",
+                                   help="frames held while waiting for a late one (keypoints only: small)")
+    reorder_timeout: float = option(1.0, flag="--reorder-timeout", metavar="SECONDS",
+                                    help="seconds render waits for a missing frame")
+    monitor: str | None = option(None, flag="--monitor", metavar="ENDPOINT",
+                                 help="bind a PUB here: frames (when forwarded), keypoints and tracks in order, for viewers and recorders")
+    record_output: str | None = option(None, flag="--record-output", metavar="ENDPOINT",
+                                       help="bind a PUSH here: the monitor's messages, lossless (a recorder of a recorded source)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClassifyStageOptions(StageOptions):
+    input: str = option(flag="--input", help="endpoint to bind; render connects to it")
+    publish: str = option(flag="--publish", metavar="ENDPOINT", help="labels PUB endpoint")
+    model: str = option(flag="--model", help="classifier .onnx")
+    classify: ClassifyOptions = nested(ClassifyOptions)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SinkOptions(StageOptions):
+    labels: str = option(flag="--labels", metavar="ENDPOINT", help="the labels PUB endpoint to connect to")
+    monitor: str | None = option(None, flag="--monitor", metavar="ENDPOINT",
+                                 help="render's monitor endpoint (needed by --record and --keypoints-out)")
+    record: str | None = option(None, flag="--record", metavar="PATH",
+                                help="write the annotated video (*.mp4 with mp4v, *.avi with MJPG)")
+    labels_out: str | None = option(None, flag="--labels-out", metavar="PATH", help="write every label as one JSON object per line")
+    keypoints_out: str | None = option(None, flag="--keypoints-out", metavar="PATH",
+                                       help="write per-frame keypoints (*.npz or *.jsonl), read back by --pose replay --replay-file")
+    lossless: bool = option(False, flag="--lossless",
+                            help="--monitor is render's --record-output (PUSH): every frame, slowing the source instead of dropping")
+    max_backlog_mb: float = option(SINK_BACKLOG_MB, flag="--max-backlog-mb",
+                                   help="MiB of received frames held while the writers catch up")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ViewStageOptions(StageOptions):
+    labels: str = option(flag="--labels", metavar="ENDPOINT", help="the labels PUB endpoint to connect to")
+    monitor: str | None = option(None, flag="--monitor", metavar="ENDPOINT",
+                                 help="render's monitor endpoint (frames, keypoints, tracks)")
+    bind: str = option("8080", flag="--bind", metavar="[HOST:]PORT", help="where to serve the page; the host is 127.0.0.1 unless given")
+    pose: str = option("", flag="--pose", help="pose backend name, shown on the page")
+    model: str = option("", flag="--model", help="classifier path, its name is shown on the page")
+    max_fps: float = option(VIEW_MAX_FPS, flag="--max-fps", help="frames sent to browsers per second at most")
