@@ -17,7 +17,8 @@ from engine.sources.mhad import ACTIONS
 
 ACCEPTED_FORMS = (
     "camera:N[?width=&height=&fps=], a video file path, an image folder or glob, "
-    "rtsp://... or http(s)://..., mhad:SXX[/AYY[/RZZ]][?kinect=2], synthetic:[AYY][?loops=&subjects=&seed=&fps=&size=]"
+    "rtsp://... or http(s)://..., mhad:SXX[/AYY[/RZZ]][?kinect=2], "
+    "synthetic:[AYY|standing|walking|other|all][?loops=&subjects=&seed=&fps=&size=&script=ACTIVITY:SECONDS,...]"
 )
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp"})
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"})
@@ -110,16 +111,49 @@ def _parse_mhad(text: str, rest: str, mhad_root: str | None) -> SourceSpec:
     return SourceSpec("mhad", text, live=False, location=str(kin_dir), params={"kinect": kinect, "sequences": sequences})
 
 
+def _synthetic_activities(text: str, base: str) -> list[int]:
+    """Indices into synthetic.ACTIVITIES: empty = the MHAD actions (the shipped model's classes),
+    `AYY` one of them, `standing`/`walking`/`other` one activity beyond MHAD, `all` every one."""
+    from engine.sources.synthetic import ACTIVITIES, EXTRA_ACTIVITIES
+
+    if not base:
+        return list(range(len(ACTIONS)))
+    if base.lower() == "all":
+        return list(range(len(ACTIVITIES)))
+    if base.lower() in EXTRA_ACTIVITIES:
+        return [ACTIVITIES.index(base.lower())]
+    match = re.fullmatch(r"A(\d{2})", base)
+    if not match or not 1 <= int(match.group(1)) <= len(ACTIONS):
+        raise SourceError(f"source {text!r}: synthetic action must be A01-A{len(ACTIONS):02d} "
+                          f"or one of {', '.join(EXTRA_ACTIVITIES)}, all")
+    return [int(match.group(1)) - 1]
+
+
+def _synthetic_script(text: str, raw: str) -> list[tuple[int, float]]:
+    """`standing:3,A05:1,standing:3` -> [(activity index, seconds), ...] for synthetic.scripted_motion."""
+    from engine.sources.synthetic import activity_index
+
+    segments = []
+    for part in raw.split(","):
+        name, _, seconds = part.strip().rpartition(":")
+        try:
+            index, value = activity_index(name), float(seconds)
+        except ValueError:
+            raise SourceError(f"source {text!r}: script segment {part.strip()!r} must look like walking:2.5 or A05:1 "
+                              "(an activity, a colon, seconds)") from None
+        if not 0.1 <= value <= 600:
+            raise SourceError(f"source {text!r}: script segment {part.strip()!r} lasts {value} s: use 0.1-600")
+        segments.append((index, value))
+    return segments
+
+
 def _parse_synthetic(text: str, rest: str) -> SourceSpec:
     base, params = _query(rest)
-    _check_keys(params, {"loops", "subjects", "seed", "fps", "size"}, text)
-    if base:
-        match = re.fullmatch(r"A(\d{2})", base)
-        if not match or not 1 <= int(match.group(1)) <= len(ACTIONS):
-            raise SourceError(f"source {text!r}: synthetic action must be A01-A{len(ACTIONS):02d}")
-        actions = [int(match.group(1)) - 1]
-    else:
-        actions = list(range(len(ACTIONS)))
+    _check_keys(params, {"loops", "subjects", "seed", "fps", "size", "script"}, text)
+    actions = _synthetic_activities(text, base)
+    script = _synthetic_script(text, params["script"]) if "script" in params else []
+    if script and base:
+        raise SourceError(f"source {text!r}: a script names its own activities: write synthetic:?script=...")
     subjects_text = params.get("subjects", "8-12")
     sub_match = re.fullmatch(r"(\d+)(?:-(\d+))?", subjects_text)
     if not sub_match:
@@ -138,5 +172,6 @@ def _parse_synthetic(text: str, rest: str) -> SourceSpec:
         "seed": _int_param(params, "seed", text, 0, 0),
         "fps": float(_int_param(params, "fps", text, 30, 1, 240)),
         "size": (int(size_match.group(1)), int(size_match.group(2))),
+        "script": script,  # [(activity index, seconds)]: one scripted scene per subject when given
     }
     return SourceSpec("synthetic", text, live=False, location=base, params=resolved)

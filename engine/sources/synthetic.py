@@ -538,7 +538,8 @@ def _plan_standing(rng: np.random.Generator, duration: float) -> _Plan:
         pose = rest(arms, legs)
         if change >= 0.7:  # a glance: the head alone moves
             pose[_P["head_pitch"]] += rng.uniform(-15, 15)
-        move = rng.uniform(0.6, 1.3)
+        change = float(np.linalg.norm((pose - plan[-1][1])[_ANGLE]))  # degrees, all joints together
+        move = max(rng.uniform(0.6, 1.3), change / rng.uniform(50, 90))  # unhurried
         plan.append((move, pose))
         elapsed += hold + move
     return plan
@@ -552,7 +553,7 @@ def _plan_standing(rng: np.random.Generator, duration: float) -> _Plan:
 # - grounded: no flight and at most one knee bent at a time (no jumping, jumping jacks, sitting);
 # - upright: the torso leans at most 30 degrees (bending goes to 70-95);
 # - arms above the shoulders at most once per sequence (a stretch), never swung there.
-_OTHER_SPEED_DEG_S = (60.0, 120.0)
+_OTHER_SPEED_DEG_S = (35.0, 70.0)
 _OTHER_MOVES = ("arm", "arms", "fidget", "torso", "step", "head", "stretch", "rest")
 _OTHER_P = (0.22, 0.12, 0.16, 0.12, 0.16, 0.08, 0.04, 0.10)
 
@@ -611,7 +612,7 @@ def _plan_other(rng: np.random.Generator, duration: float) -> _Plan:
         new = _other_move(rng, pose, kind, step_side)
         if kind == "step" and new[_P[f"{step_side}th_f"]] <= 10:
             step_side = "l" if step_side == "r" else "r"
-        change = float(np.abs((new - pose)[_ANGLE]).max())
+        change = float(np.linalg.norm((new - pose)[_ANGLE]))  # degrees, all joints together
         move = max(rng.uniform(0.6, 1.4), change / rng.uniform(*_OTHER_SPEED_DEG_S))
         plan.append((move, new))
         hold = rng.uniform(0.0, 0.8) if rng.random() < 0.6 else 0.0
@@ -708,10 +709,13 @@ def _perform_walking(subject: Subject, rng: np.random.Generator, fps: float) -> 
     return _Performance(track, np.full(n, yaw), path), placed
 
 
+_LONGEST_S = 9.0  # the longest MHAD performances of the model last about 9 s; extras stop there too
+
+
 def _perform_planned(activity: int, subject: Subject, rng: np.random.Generator, fps: float) -> tuple[_Performance, Subject]:
-    duration = rng.uniform(3.0, 7.5)
+    duration = rng.uniform(3.0, 7.0)
     plan = _plan_standing(rng, duration) if activity == STANDING else _plan_other(rng, duration)
-    track = _pose_track(plan, subject, rng, fps)
+    track = _pose_track(plan, subject, rng, fps)[: max(2, int(_LONGEST_S * fps))]
     n = len(track)
     if activity == STANDING:  # people stand anywhere: in MHAD's place, farther, turned
         yaw = np.full(n, subject.yaw_deg + rng.uniform(-10, 10) if rng.random() < 0.5 else rng.uniform(-70, 70))
@@ -721,8 +725,10 @@ def _perform_planned(activity: int, subject: Subject, rng: np.random.Generator, 
     else:  # mostly framed as MHAD is, so that framing does not tell `other` apart
         yaw = np.full(n, subject.yaw_deg + rng.uniform(-10, 10) if rng.random() < 0.6 else rng.uniform(-60, 60))
         if rng.random() < 0.3:  # turning around
-            start, turn = rng.uniform(0, max(0.1, n / fps - 2.5)), rng.uniform(1.0, 2.5)
-            yaw += np.sign(rng.random() - 0.5) * rng.uniform(90, 200) * _ease((np.arange(n) / fps - start) / turn)
+            angle = rng.uniform(90, 200)
+            turn = max(rng.uniform(2.0, 3.5), angle / 70)  # at most about 110 degrees/s at its fastest
+            start = rng.uniform(0, max(0.1, n / fps - turn))
+            yaw += np.sign(rng.random() - 0.5) * angle * _ease((np.arange(n) / fps - start) / turn)
         placed = _placed(subject, rng, near=rng.random() < 0.75, far=(3.5, 9.0))
     offset = np.array([rng.uniform(-0.12, 0.12), rng.uniform(-0.15, 0.15)])
     return _Performance(track, yaw, np.tile(offset, (n, 1))), placed
@@ -788,16 +794,32 @@ def _busiest(track: np.ndarray, n: int) -> np.ndarray:
     return track[start : start + n]
 
 
+def _pace(subject: Subject, x_now: float, speed: float, fps: float, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Walking sideways from x_now (world metres), turning back at the edges of the view: float64[n]
+    positions and yaw (90 = to the image's right), the turns eased over half a second."""
+    half = max(0.3, 0.61 * subject.distance_m - 0.45)  # horizontal half view 0.61 x depth, less a body
+    lo, hi = -half - subject.x_m, half - subject.x_m
+    direction = -1.0 if x_now > (lo + hi) / 2 else 1.0
+    pos = x_now - lo + direction * speed * np.arange(1, n + 1) / fps
+    span = hi - lo
+    folded = np.mod(pos, 2 * span)
+    x = lo + np.where(folded < span, folded, 2 * span - folded)
+    heading = 90.0 * np.where((folded < span) == (direction > 0), 1.0, -1.0)
+    width = max(1, int(round(0.5 * fps)))
+    padded = np.concatenate([np.full(width, heading[0]), heading, np.full(width, heading[-1])])
+    smooth = np.convolve(padded, np.ones(2 * width + 1) / (2 * width + 1), mode="same")[width:-width]
+    return x, smooth
+
+
 def _segment(activity: int, subject: Subject, rng: np.random.Generator, fps: float, n: int, x_now: float) -> _Performance:
     """Exactly n frames of `activity` facing the camera (walking goes sideways, towards the middle)."""
     yaw = np.full(n, subject.yaw_deg)
     path = np.zeros((n, 2))
     if activity == WALKING:
         speed = rng.uniform(0.8, 1.4)
-        heading = -90.0 if x_now > 0 else 90.0
-        track = _walking_track(rng, subject, fps, n, speed)
-        path[:, 0] = np.sign(heading) * speed * np.arange(1, n + 1) / fps
-        return _Performance(track, np.full(n, heading), path)
+        x, heading = _pace(subject, x_now, speed, fps, n)
+        path[:, 0] = x - x_now
+        return _Performance(_walking_track(rng, subject, fps, n, speed), heading, path)
     if activity < len(ACTIONS):
         track = _pose_track(_PLANS[activity](rng), subject, rng, fps)
     elif activity == STANDING:
