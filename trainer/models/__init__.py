@@ -15,6 +15,7 @@ MODELS: dict[str, str] = {
     "skeleton_lstm": "trainer.models.skeleton_lstm",
     "skeleton_cnn": "trainer.models.skeleton_cnn",
     "autoencoder": "trainer.models.autoencoder",
+    "stgcn": "trainer.models.stgcn",
 }
 
 
