@@ -737,9 +737,10 @@ def _perform_planned(activity: int, subject: Subject, rng: np.random.Generator, 
 def _turn(joints: np.ndarray, yaw_deg: np.ndarray, path: np.ndarray, head_radius_m: float) -> tuple[np.ndarray, np.ndarray]:
     """Joints turned by a per-frame yaw and moved along the path; and bool[T, 18] face joints hidden.
 
-    A face joint is hidden when it is behind the head centre as the camera sees it (the nose and
-    eyes of someone facing away, the far eye in profile), an ear when well behind (from about
-    45 degrees on): what a detector reports, roughly.
+    The head is a sphere: a face joint is seen while it faces the camera enough, by how far it
+    stands out of the head centre towards the camera (z, in head radii): the nose, which juts out,
+    down to -0.4 (turned up to about 113 degrees), an eye down to +0.15 (the far eye goes at about
+    60 degrees), an ear down to -0.7 (about 45 degrees past profile): what a detector reports, roughly.
     """
     yaw = np.radians(yaw_deg)[:, None]
     x, z = joints[..., 0], joints[..., 2]
@@ -748,10 +749,8 @@ def _turn(joints: np.ndarray, yaw_deg: np.ndarray, path: np.ndarray, head_radius
     turned[..., 2] = -x * np.sin(yaw) + z * np.cos(yaw) + path[:, None, 1]
     head_z = (turned[:, R_EAR, 2] + turned[:, L_EAR, 2]) / 2
     hidden = np.zeros(joints.shape[:2], bool)
-    for joint in (NOSE, R_EYE, L_EYE):
-        hidden[:, joint] = turned[:, joint, 2] < head_z
-    for joint in (R_EAR, L_EAR):
-        hidden[:, joint] = turned[:, joint, 2] < head_z - 0.7 * head_radius_m
+    for joint, least in ((NOSE, -0.4), (R_EYE, 0.15), (L_EYE, 0.15), (R_EAR, -0.7), (L_EAR, -0.7)):
+        hidden[:, joint] = turned[:, joint, 2] - head_z < least * head_radius_m
     return turned, hidden
 
 
