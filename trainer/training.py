@@ -32,7 +32,7 @@ from engine.classify.features import keypoint_features_batch
 from trainer.augment import augment_windows
 from trainer.config import TrainConfig
 from trainer.dataset import Dataset, split_protocol
-from trainer.selection import choose_threshold, stride_for, subject_folds, window_from_data
+from trainer.selection import Fold, choose_threshold, stride_for, subject_folds, window_from_data
 from trainer.metrics import summarize
 from trainer.models import model_module
 from trainer.windows import PER_IMAGE_KINDS, WindowSet, build_windows, training_contract
@@ -191,8 +191,7 @@ def train(
     unknown_ids = tuple(labels.index(name) for name in config.unknown_labels)
     train_mask, test_mask = protocol_masks(dataset)
     folds = subject_folds(dataset, train_mask, config.folds)
-    log(f"{len(folds)} folds over the training subjects: " + "; ".join(
-        f"validate {list(f.validation_subjects) or int(f.validation.sum())}" for f in folds))
+    log(f"{len(folds)} folds over the training subjects: " + "; ".join(_fold_text(f) for f in folds))
 
     def contract_of(cfg: TrainConfig):
         return training_contract(module.INPUT_KIND, labels, cfg.window, cfg.stride, cfg.fps, cfg.image_size, cfg.min_window)
@@ -317,6 +316,13 @@ def train(
     if grid:
         _write_json(out / "grid.json", grid_log)
     return RunResult(out, metrics, train_seconds)
+
+
+def _fold_text(fold: Fold) -> str:
+    subjects = fold.validation_subjects
+    if not subjects or len(subjects) > 8:
+        return f"validate {int(fold.validation.sum())} sequences" + (f" of {len(subjects)} subjects" if subjects else "")
+    return f"validate subjects {', '.join(map(str, subjects))}"
 
 
 def _write_json(path: Path, value: Any) -> None:
