@@ -355,8 +355,8 @@ def test_synthetic_source_names_new_activities_and_scripts() -> None:
 
 # ---------------------------------------------------------------- dataset variety (trainer)
 
-_NEUTRAL = synthetic_data.Look(fps=30.0, clip_s=None, face="full", hips_in=0.0, neck_up=0.0, roll_deg=0.0,
-                               squash=1.0, scale=1.0, mirror=False)
+_NEUTRAL = synthetic_data.Look(fps=30.0, clip_s=None, face="full", head_up=0.0, hip_spread=1.0, neck_up=None,
+                               roll_deg=0.0, squash=1.0, scale=1.0, mirror=False, crop_bottom=0.0)
 
 
 def _vary(activity: int = 5, **changes) -> np.ndarray:
@@ -389,14 +389,24 @@ def test_sensor_skeletons_lose_the_face_and_move_hips_and_neck() -> None:
         assert (degraded[:, [coco.R_EYE, coco.L_EYE, coco.R_EAR, coco.L_EAR], 2] == 0).all()
     head = _vary(face="head")
     ears = (plain[:, coco.R_EAR, :2] + plain[:, coco.L_EAR, :2]) / 2
-    np.testing.assert_allclose(head[:, coco.NOSE, :2], ears, atol=1e-3)
-    moved = np.linalg.norm(head[:, coco.NOSE, :2] - plain[:, coco.NOSE, :2], axis=1)
-    assert (moved > 0.01).all() and (moved < 0.2 * _torso_px(plain)).all()  # within the head
-    inward = _vary(hips_in=0.5)
+    np.testing.assert_allclose(head[:, coco.NOSE, :2], ears, atol=1e-3)  # the head centre
+    raised = _vary(face="head", head_up=0.4)
+    assert (raised[:, coco.NOSE, 1] < head[:, coco.NOSE, 1] - 5).all()  # a Kinect head joint, higher
     width = lambda k: np.abs(k[:, coco.R_HIP, 0] - k[:, coco.L_HIP, 0])  # noqa: E731
-    np.testing.assert_allclose(width(inward), 0.5 * width(plain), rtol=1e-4)
-    higher = _vary(neck_up=0.1)
-    assert (higher[:, coco.NECK, 1] < plain[:, coco.NECK, 1] - 1).all()
+    for spread in (0.8, 1.8):
+        np.testing.assert_allclose(width(_vary(hip_spread=spread)), spread * width(plain), rtol=1e-3)
+    shoulders = (plain[:, coco.R_SHOULDER, :2] + plain[:, coco.L_SHOULDER, :2]) / 2
+    assert (plain[:, coco.NECK, 1] < shoulders[:, 1]).all()  # the model's neck sits above the shoulders
+    np.testing.assert_allclose(_vary(neck_up=0.0)[:, coco.NECK, :2], shoulders, atol=1e-3)
+    assert (_vary(neck_up=0.1)[:, coco.NECK, 1] < shoulders[:, 1] - 5).all()
+    assert (_vary(neck_up=-0.1)[:, coco.NECK, 1] > shoulders[:, 1] + 5).all()
+
+
+def test_a_frame_edge_can_cut_the_feet_off() -> None:
+    cut = _vary(crop_bottom=0.3)
+    assert (cut[:, [coco.R_ANKLE, coco.L_ANKLE], 2] == 0).all()
+    assert (cut[:, [coco.NECK, coco.R_SHOULDER, coco.NOSE], 2] > 0).all()
+    assert (cut[..., 2] == 0).all(axis=-1).sum() == 0  # every frame keeps its upper body
 
 
 def test_camera_roll_tilt_and_distance_change_the_2d_skeleton() -> None:
@@ -438,6 +448,8 @@ def test_looks_are_drawn_with_the_intended_shares() -> None:
     assert 0.4 < share(lambda x: x.clip_s is not None) < 0.6
     assert {x.fps for x in looks} == set(synthetic_data.FRAME_RATES)
     assert share(lambda x: x.scale < 0.5) > 0.1
+    assert 0.5 < share(lambda x: x.hip_spread != 1.0) < 0.7 and 0.1 < share(lambda x: x.crop_bottom > 0) < 0.3
+    assert 0.2 < share(lambda x: x.neck_up == 0.0) < 0.4
 
 
 def test_dataset_has_new_activities_variants_fps_and_mhad_subjects() -> None:
