@@ -118,18 +118,38 @@ def children_of(pid: int) -> list[int]:
     return kids
 
 
-def child_stage(engine_pid: int, module: str, timeout: float = 15) -> int:
-    """pid of the engine's child process running `module`, waiting for it to (re)appear."""
+def child_stage(engine_pid: int, module: str, timeout: float = 60, worker: int = 0) -> int:
+    """pid of the engine's child process running `module` (pose: worker `worker`), waiting for it to (re)appear."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for pid in children_of(engine_pid):
             try:
-                if module in Path(f"/proc/{pid}/cmdline").read_bytes().decode():
-                    return pid
+                argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
             except OSError:
                 continue
+            # The supervisor leaves defaults off a stage's command line: worker 0 has no --worker.
+            if module in argv and (f"--worker={worker}" in argv if worker else not any(a.startswith("--worker") for a in argv)):
+                return pid
         time.sleep(0.05)
-    raise AssertionError(f"no {module} process under the engine")
+    raise AssertionError(f"no {module} process (worker {worker}) under the engine within {timeout:.0f} s")
+
+
+def is_running(pid: int) -> bool:
+    """True while `pid` exists and is not a zombie waiting for its parent."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def wait_gone(pid: int, timeout: float = 60) -> None:
+    """Wait until process `pid` has exited (a generous deadline: the tests run on loaded machines)."""
+    deadline = time.monotonic() + timeout
+    while is_running(pid):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"process {pid} still running after {timeout:.0f} s")
+        time.sleep(0.05)
 
 
 def synthetic_frames(n_frames: int, action: int = 1, subject_id: int = 9, size: tuple[int, int] = (640, 480)) -> tuple[list[np.ndarray], np.ndarray]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -113,13 +112,12 @@ def test_engine_run_refuses_before_any_stage(tmp_path: Path, case: str) -> None:
     path = build(tmp_path / f"{case}.onnx")
     run_tmp = tmp_path / "tmp"  # the supervisor makes its run directory here once checks pass
     run_tmp.mkdir()
-    t0 = time.monotonic()
+    # --duration bounds a run that failed to refuse: it would end with code 0, not 3.
     result = subprocess.run(
         engine_cmd("run", "--model", str(path), "--source", "synthetic:", "--publish", f"tcp://127.0.0.1:{free_port()}",
                    "--duration", "10", "--quiet"),
-        capture_output=True, text=True, timeout=30, cwd=REPO, env={**os.environ, "TMPDIR": str(run_tmp)},
+        capture_output=True, text=True, timeout=120, cwd=REPO, env={**os.environ, "TMPDIR": str(run_tmp)},
     )
-    elapsed = time.monotonic() - t0
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 3, result.stderr
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
@@ -127,24 +125,25 @@ def test_engine_run_refuses_before_any_stage(tmp_path: Path, case: str) -> None:
     for word in words:
         assert word in lines[0], lines[0]
     assert not list(run_tmp.glob("engine-run-*")), "a run directory was made: stages started before the model was checked"
-    assert elapsed < 10, f"refusal took {elapsed:.1f} s"
 
 
-def test_two_gb_file_is_refused_fast_without_reading_it(tmp_path: Path) -> None:
-    path = sparse_2gb(tmp_path / "huge.onnx")
+def _bytes_read_refusing(path: Path) -> tuple[str, int]:
+    """The refusal of `path` and how many bytes this process read meanwhile (/proc/self/io)."""
     io = Path("/proc/self/io")
     read_before = int(io.read_text().split("rchar:")[1].split()[0])
-    t0 = time.monotonic()
     message = _one_line_refusal(path)
-    elapsed = time.monotonic() - t0
-    read = int(io.read_text().split("rchar:")[1].split()[0]) - read_before
-    assert "GiB" in message
-    assert elapsed < 3.0
+    return message, int(io.read_text().split("rchar:")[1].split()[0]) - read_before
+
+
+def test_two_gb_file_is_refused_without_reading_it(tmp_path: Path) -> None:
+    path = sparse_2gb(tmp_path / "huge.onnx")
+    message, read = _bytes_read_refusing(path)
+    assert message == f"{path}: 2.0 GiB is over the 1 GiB limit for a classifier; check that this is the right file"
     assert read < 1 << 20, f"{read} bytes read to refuse a 2 GB file"
 
 
 def test_device_file_is_refused_without_reading(tmp_path: Path) -> None:
     """/dev/zero never ends: reading it would hang the engine; it is not a regular file."""
-    t0 = time.monotonic()
-    message = _one_line_refusal(Path("/dev/zero"))
-    assert "not a file" in message and time.monotonic() - t0 < 3.0
+    message, read = _bytes_read_refusing(Path("/dev/zero"))
+    assert message == "model path is not a file: /dev/zero; pass the path of a classifier .onnx file"
+    assert read < 1 << 20, f"{read} bytes read from /dev/zero"

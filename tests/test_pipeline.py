@@ -11,7 +11,7 @@ import pytest
 
 from engine.framework.schema import LABEL_FIELDS
 from engine.sources.synthetic import ACTIONS
-from pipeline_helpers import Engine, child_stage, children_of, synthetic_frames, write_mhad_fixture
+from pipeline_helpers import Engine, child_stage, children_of, is_running, synthetic_frames, write_mhad_fixture
 from pose.base import People
 from pose.keypoints_file import KeypointsWriter
 from tiny_models import build_tiny_model
@@ -122,13 +122,5 @@ def test_sigint_stops_everything_cleanly(window_model: Path) -> None:
     engine.signal(signal.SIGINT)
     code, _, err = engine.wait(timeout=60)  # a generous deadline: how fast it stops is measured by benchmarks
     assert code == 0, err
-    assert not [pid for pid in children if Path(f"/proc/{pid}").exists() and _is_alive(pid)]
+    assert [pid for pid in children if is_running(pid)] == []
     assert not run_dir.exists()  # no leftover ipc files
-
-
-def _is_alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"

@@ -3,9 +3,9 @@ JSONL, keypoints that the replay backend reads back; and what happens when a fil
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import signal
-import time
 from pathlib import Path
 
 import cv2
@@ -142,7 +142,8 @@ def test_disk_full_stops_one_file_not_the_run(model: Path) -> None:
     assert code == 0, err
     assert len(engine.labels) > 20
     full = [line for line in err.splitlines() if "/dev/full" in line]
-    assert len(full) == 1 and "disk is full" in full[0], err
+    assert full == ["warning: labels file /dev/full: the disk is full; choose a writable path with --labels-out "
+                    "(the run goes on without this file, complete lines so far are kept)"], err
 
 
 def test_recorder_stops_early_enough_to_keep_the_video_playable(tmp_path: Path) -> None:
@@ -153,9 +154,12 @@ def test_recorder_stops_early_enough_to_keep_the_video_playable(tmp_path: Path) 
     for seq, (frame, kp) in enumerate(zip(frames, keypoints)):
         recorder.add("cam", seq, 30.0, People(kp[None]), frame, now_s=100.0 + seq)
     recorder.close()
-    assert len(said) == 1 and "stopped recording" in said[0] and "MiB left" in said[0]
+    assert len(said) == 1 and re.fullmatch(
+        rf"video file {re.escape(str(tmp_path / 'out.mp4'))}: stopped recording with \d+ MiB left on its disk, so that the "
+        r"video so far stays playable; free space or record elsewhere with --record", said[0]), said
     written, _ = video_frames(tmp_path / "out.mp4")
-    assert 1 <= len(written) < 10  # what was written before the disk ran low, as a playable file
+    # Free space is checked a second (of frame time) after the first frame: frame 0 is written, then it stops.
+    assert len(written) == 1
 
 
 def test_sigterm_leaves_complete_files(model: Path, tmp_path: Path) -> None:
@@ -163,10 +167,8 @@ def test_sigterm_leaves_complete_files(model: Path, tmp_path: Path) -> None:
     engine = Engine("--source", "synthetic:", "--model", str(model), "--pose-workers", "1",
                     *output_args(out))
     assert engine.subscriber.wait_for(40, timeout=60)
-    stopped = time.monotonic()
     engine.signal(signal.SIGTERM)
-    code, _, err = engine.wait(timeout=30)
-    assert time.monotonic() - stopped < 5
+    code, _, err = engine.wait(timeout=60)  # how fast it stops is measured by benchmarks
     assert code == 0, err
     lines = out["labels.jsonl"].read_text().splitlines()
     assert len(lines) >= 40 and all(json.loads(line)["label"] for line in lines)  # whole lines only
