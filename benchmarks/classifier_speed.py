@@ -1,10 +1,14 @@
 """Classifier windows per second on one core (goal: at least 2,000 for a ~100k-parameter keypoint model).
 
     PYTHONPATH=. .venv/bin/python benchmarks/classifier_speed.py [--model PATH ...] [--seconds 2]
+    PYTHONPATH=. .venv/bin/python benchmarks/classifier_speed.py --untrained stgcn --untrained keypoint_tcn --window 30 --batch 1
 
 Default models: every .onnx under models/ that follows the model contract, plus tiny models
 built on the fly (tests/tiny_models.py): the fixed-weight keypoint model, a ~98k-parameter
 1D temporal conv net, and one skeleton_image / skeleton_sequence / skeleton_pyramid model.
+`--untrained NAME` adds a trainer model (trainer/models, configs/models/NAME.toml params) with
+random weights at --window frames, exported by tf2onnx in a child process so that TensorFlow
+never loads into the measuring one (needs the [train] extra); speed does not depend on weights.
 The process is pinned to one CPU, onnxruntime runs with one thread, and rates are per CPU
 second of the process (robust to neighbours on a shared machine). For each model, in the
 same run:
@@ -67,6 +71,48 @@ def tiny_models(folder: Path) -> list[Path]:
         build_tiny_model(folder / "tiny_sequence_64_w10.onnx", "skeleton_sequence", labels, window=10, stride=5, image_size=64),
         build_tiny_model(folder / "tiny_pyramid_64_w10.onnx", "skeleton_pyramid", labels, window=10, stride=5, image_size=64),
     ]
+
+
+def untrained_model(name: str, window: int, folder: Path) -> Path:
+    """Export trainer model `name` with random weights (this script's --export-untrained, in a child process)."""
+    import subprocess
+
+    out = folder / f"untrained_{name}_w{window}.onnx"
+    command = [sys.executable, __file__, "--export-untrained", name, "--window", str(window), "--out", str(out)]
+    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    if done.returncode != 0:
+        raise SystemExit(f"could not export untrained {name}: {done.stderr.strip().splitlines()[-1:]}")
+    print(done.stdout.strip())
+    return out
+
+
+def export_untrained(name: str, window: int, out: Path) -> None:
+    """Build trainer model `name` (its config's params, random weights) and write it as a contract ONNX file."""
+    import tensorflow as tf
+    import tf2onnx
+
+    from engine.classify.contract import write_metadata
+    from engine.classify.features import FEATURE_VERSION
+    from trainer.config import load_config
+    from trainer.export import OPSET
+    from trainer.models import model_module
+
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    module = model_module(name)
+    if module.INPUT_KIND != "keypoint_sequence":
+        raise SystemExit(f"--untrained {name}: only keypoint_sequence models are built here")
+    config = load_config(None, name).with_values({"window": window})
+    labels = list(ACTIONS)
+    model = module.build(config, len(labels))
+    spec = (tf.TensorSpec((None,) + tuple(model.input_shape[1:]), tf.float32, name="features"),)
+    proto, _ = tf2onnx.convert.from_keras(model, input_signature=spec, opset=OPSET)
+    write_metadata(proto, {
+        "labels": labels, "input_kind": "keypoint_sequence", "image_size": 0, "window": window,
+        "stride": max(1, window // 8), "fps": 15.0, "feature_version": FEATURE_VERSION,
+        "trained_on": "untrained (random weights), for speed measurements only", "metrics": {},
+    })
+    out.write_bytes(proto.SerializeToString())
+    print(f"# untrained {name}: {model.count_params()} parameters, window {window}")
 
 
 def shipped_models() -> list[Path]:
@@ -149,13 +195,22 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=2.0, help="time per measurement")
     parser.add_argument("--batch", type=int, default=32, help="windows per classify_windows call")
     parser.add_argument("--tracks", type=int, default=4, help="people per frame in the update measurement")
+    parser.add_argument("--untrained", action="append", default=[], metavar="NAME",
+                        help="also a trainer keypoint model (e.g. stgcn) with random weights (repeatable)")
+    parser.add_argument("--window", type=int, default=30, help="model frames of --untrained models")
+    parser.add_argument("--export-untrained", metavar="NAME", help=argparse.SUPPRESS)  # the child process
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.export_untrained:
+        export_untrained(args.export_untrained, args.window, args.out)
+        return
     if hasattr(os, "sched_setaffinity"):
         cpu = min(os.sched_getaffinity(0))
         os.sched_setaffinity(0, {cpu})
         print(f"# pinned to CPU {cpu}; onnxruntime threads=1")
     with tempfile.TemporaryDirectory() as tmp:
-        paths = args.model or shipped_models() + tiny_models(Path(tmp))
+        built = [untrained_model(name, args.window, Path(tmp)) for name in args.untrained]
+        paths = (args.model or ([] if built else shipped_models() + tiny_models(Path(tmp)))) + built
         for path in paths:
             measure(path, args.seconds, args.batch, args.tracks)
 
