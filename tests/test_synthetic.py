@@ -356,7 +356,8 @@ def test_synthetic_source_names_new_activities_and_scripts() -> None:
 # ---------------------------------------------------------------- dataset variety (trainer)
 
 _NEUTRAL = synthetic_data.Look(fps=30.0, clip_s=None, face="full", head_up=0.0, hip_spread=1.0, neck_up=None,
-                               roll_deg=0.0, squash=1.0, scale=1.0, mirror=False, crop_bottom=0.0)
+                               roll_deg=0.0, squash=1.0, scale=1.0, mirror=False, crop_bottom=0.0,
+                               turn_deg=0.0)
 
 
 def _vary(activity: int = 5, **changes) -> np.ndarray:
@@ -400,6 +401,18 @@ def test_sensor_skeletons_lose_the_face_and_move_hips_and_neck() -> None:
     np.testing.assert_allclose(_vary(neck_up=0.0)[:, coco.NECK, :2], shoulders, atol=1e-3)
     assert (_vary(neck_up=0.1)[:, coco.NECK, 1] < shoulders[:, 1] - 5).all()
     assert (_vary(neck_up=-0.1)[:, coco.NECK, 1] > shoulders[:, 1] + 5).all()
+
+
+def test_people_turned_away_look_narrower_and_lose_the_far_eye() -> None:
+    for activity, turn in ((6, 45.0), (6, -45.0), (0, 45.0)):  # MHAD people face the camera within 18 degrees
+        plain, turned = _vary(activity), _vary(activity, turn_deg=turn)
+        shoulders = lambda k: np.median(np.abs(k[:, coco.R_SHOULDER, 0] - k[:, coco.L_SHOULDER, 0]))  # noqa: E731
+        assert 0.45 < shoulders(turned) / shoulders(plain) < 0.9  # cos(45 -+ 18)
+        assert len(turned) == len(plain)
+        assert (turned[:, [coco.R_EYE, coco.L_EYE], 2] > 0).all()  # both eyes still seen at 45
+        profile = _vary(activity, turn_deg=80.0)
+        assert (profile[:, [coco.R_EYE, coco.L_EYE], 2] == 0).any(axis=1).mean() > 0.9  # the far eye is behind the head
+    np.testing.assert_array_equal(synthetic.motion(6, synthetic.make_subject(3), 1, turn_deg=0.0), _vary(6))
 
 
 def test_a_frame_edge_can_cut_the_feet_off() -> None:
@@ -449,7 +462,7 @@ def test_looks_are_drawn_with_the_intended_shares() -> None:
     assert {x.fps for x in looks} == set(synthetic_data.FRAME_RATES)
     assert share(lambda x: x.scale < 0.5) > 0.1
     assert 0.5 < share(lambda x: x.hip_spread != 1.0) < 0.7 and 0.1 < share(lambda x: x.crop_bottom > 0) < 0.3
-    assert 0.2 < share(lambda x: x.neck_up == 0.0) < 0.4
+    assert 0.2 < share(lambda x: x.neck_up == 0.0) < 0.4 and 0.4 < share(lambda x: x.turn_deg != 0) < 0.6
 
 
 def test_dataset_has_new_activities_variants_fps_and_mhad_subjects() -> None:

@@ -76,6 +76,7 @@ class Look:
     scale: float  # person size relative to the plain sequence (< 1: farther away)
     mirror: bool  # a mirrored image: x flipped, left and right swapped
     crop_bottom: float = 0.0  # share of the person's height below the frame's lower edge (feet out of view)
+    turn_deg: float = 0.0  # the person turned further from the camera than MHAD's +-18 degrees (3D, before projection)
 
 
 def draw_look(rng: np.random.Generator) -> Look:
@@ -90,7 +91,8 @@ def draw_look(rng: np.random.Generator) -> Look:
     - neck: 30% at the mid-shoulder point exactly (both datasets), 30% moved 0.1 down to 0.15 up;
     - camera: half tilted (roll +-8 degrees, vertical foreshortening 0.7-1), 60% at another
       distance (0.25-1.3 x, log-uniform: small far people), half mirrored, 20% with the feet
-      and up to half the body below the frame;
+      and up to half the body below the frame; half turned up to 45 degrees further from the camera
+      (in 3D: MHAD's people face it within 18 degrees, people in other videos do not);
     - time: 15/20/25/30 fps (30 twice as often; SBU is 15, MHAD 30), half 1-3 s clips (SBU's
       last 0.7-3 s), half whole performances.
     """
@@ -109,6 +111,7 @@ def draw_look(rng: np.random.Generator) -> Look:
         scale=float(np.exp(rng.uniform(np.log(0.25), np.log(1.3)))) if rng.random() < 0.6 else 1.0,
         mirror=bool(rng.random() < 0.5),
         crop_bottom=float(rng.uniform(0.1, 0.5)) if rng.random() < 0.2 else 0.0,
+        turn_deg=float(rng.uniform(-45, 45)) if rng.random() < 0.5 else 0.0,
     )
 
 
@@ -176,7 +179,7 @@ def vary(activity: int, subject: synthetic.Subject, repetition: int, look: Look,
     The motion model is sampled at look.fps (the same performance: its random draws do not depend
     on the frame rate), then cut, re-jointed and re-viewed.
     """
-    truth = synthetic.motion(activity, subject, repetition, fps=look.fps, size=size, seed=seed)
+    truth = synthetic.motion(activity, subject, repetition, fps=look.fps, size=size, seed=seed, turn_deg=look.turn_deg)
     if look.clip_s is not None:
         n = max(2, int(round(look.clip_s * look.fps)))
         start = clip_start(truth, n, rng)

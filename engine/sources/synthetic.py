@@ -430,22 +430,27 @@ def motion(
     fps: float = 30.0,
     size: tuple[int, int] = (640, 480),
     seed: int = 0,
+    turn_deg: float = 0.0,
 ) -> np.ndarray:
     """Ground-truth keypoints float32[T, 18, 3] (pixels, confidence 1 or 0 out of frame or hidden).
 
     `action` is an index into ACTIVITIES: 0-10 are the MHAD actions (A01 = 0), then standing,
     walking and other. `size` is (width, height). T varies with the activity, the subject's
-    tempo and the repetition, about 3-8 s as in MHAD.
+    tempo and the repetition, about 3-8 s as in MHAD. `turn_deg` turns the person further away
+    from the camera (0, the default, is the performance as the shipped models saw it; walkers
+    already go every way and ignore it); turned face joints hide as in `_turn`.
     """
     if not 0 <= action < len(ACTIVITIES):
         raise ValueError(f"activity {action} out of range: use 0..{len(ACTIVITIES) - 1} ({', '.join(ACTIVITIES)})")
     if fps <= 0:
         raise ValueError(f"fps must be positive, got {fps}")
     if action >= len(ACTIONS):
-        return _extra_motion(action, subject, repetition, fps, size, seed)
+        return _extra_motion(action, subject, repetition, fps, size, seed, turn_deg)
     rng = _rng(seed, subject.subject_id, action, repetition)
     plan = _PLANS[action](rng)
     track = _pose_track(plan, subject, rng, fps)
+    if turn_deg:
+        return _render(_turned_mhad(track, subject, rng, turn_deg), subject, size)
     joints = _skeleton_3d(track, subject)
     # Per repetition the person stands a little elsewhere and turned a little differently.
     joints[..., 0] += rng.uniform(-0.12, 0.12)
@@ -766,13 +771,23 @@ def _render(performance: _Performance, subject: Subject, size: tuple[int, int]) 
     return keypoints
 
 
-def _extra_motion(activity: int, subject: Subject, repetition: int, fps: float, size: tuple[int, int], seed: int) -> np.ndarray:
+def _extra_motion(activity: int, subject: Subject, repetition: int, fps: float, size: tuple[int, int], seed: int,
+                  turn_deg: float = 0.0) -> np.ndarray:
     rng = _rng(seed, subject.subject_id, activity, repetition)
     if activity == WALKING:
         performance, placed = _perform_walking(subject, rng, fps)
     else:
         performance, placed = _perform_planned(activity, subject, rng, fps)
+        performance = replace(performance, yaw_deg=performance.yaw_deg + turn_deg)
     return _render(performance, placed, size)
+
+
+def _turned_mhad(track: np.ndarray, subject: Subject, rng: np.random.Generator, turn_deg: float) -> _Performance:
+    """An MHAD performance placed as `motion` places it (same draws, same order), turned further."""
+    n = len(track)
+    offset = np.array([rng.uniform(-0.12, 0.12), rng.uniform(-0.15, 0.15)])
+    yaw = subject.yaw_deg + rng.uniform(-10, 10) + turn_deg
+    return _Performance(track, np.full(n, yaw), np.tile(offset, (n, 1)))
 
 
 # ---------------------------------------------------------------------------------------------
