@@ -11,6 +11,12 @@ per-repetition sway. A pose is turned into 3D joint positions (metres, person fa
 camera, COCO-18 order), rotated by the subject's yaw and projected through a pinhole camera
 like the Kinect 1 of MHAD (f = 525 px at 640x480). Everything random comes from
 numpy Generators seeded with (seed, subject, action, repetition), so outputs are deterministic.
+
+Beyond MHAD (ACTIVITIES = ACTIONS + standing, walking, other): standing and other are key-pose
+plans too, walking a gait cycle; they face any way, turn, walk along a path and stand near or
+far, and face joints turned away from the camera are hidden. The MHAD actions' outputs are
+unchanged by all of this (tests/test_synthetic.py pins them). `scripted_motion` plays
+activities one after another, for scenes with a known truth per frame.
 """
 from __future__ import annotations
 
