@@ -222,12 +222,14 @@ def test_walking_moves_the_hips_and_alternates_the_ankles_and_standing_stays_put
             walk = _kp(synthetic.WALKING, subject_id, repetition)
             torso = _torso_px(walk)
             hips = _mid_hip(walk)
-            assert np.linalg.norm(hips - hips[0], axis=1).max() > 0.6 * torso  # goes somewhere
+            across = np.linalg.norm(hips - hips[0], axis=1).max() / torso
+            nearer = abs(np.log(_torso_px(walk[-10:]) / _torso_px(walk[:10])))  # towards or away from the camera
+            assert across > 0.6 or nearer > 0.1, (subject_id, repetition, across, nearer)  # goes somewhere
             crossings, swing = _ankle_swing(walk)
-            assert crossings >= 3 and swing > 0.45 * torso  # left foot, right foot, left foot...
+            # left foot, right foot, left foot... (seen from the front and far, only the lifted heel shows)
+            assert crossings >= 3 and swing > 0.2 * torso, (subject_id, repetition, crossings, swing / torso)
             stand = _kp(synthetic.STANDING, subject_id, repetition)
             assert np.ptp(_mid_hip(stand), axis=0).max() < 0.2 * _torso_px(stand)
-            assert _ankle_swing(stand)[1] < 0.45 * _torso_px(stand)
 
 
 def test_walking_is_seen_from_many_sides_and_distances() -> None:

@@ -708,16 +708,20 @@ def _perform_walking(subject: Subject, rng: np.random.Generator, fps: float) -> 
     speed = rng.uniform(0.7, 1.8)
     yaw = _yaw_walk(rng)
     track = _walking_track(rng, subject, fps, n, speed)
-    heading = np.radians(yaw)
-    length = speed * duration
-    along = (np.arange(n) / fps - duration / 2) * speed
-    path = np.stack([along * np.sin(heading), along * np.cos(heading)], axis=-1)
+    # People do not walk on rails: the heading wanders a few degrees, slowly.
+    t = np.arange(n) / fps
+    wander = rng.uniform(0, 6) * np.sin(2 * np.pi * rng.uniform(0.05, 0.2) * t + rng.uniform(0, 2 * np.pi))
+    headings = np.radians(yaw + wander)
+    step = speed / fps * np.stack([np.sin(headings), np.cos(headings)], axis=-1)
+    path = np.cumsum(step, axis=0)
+    path -= path[n // 2]  # the middle of the walk is where the person is placed
+    heading, length = np.radians(yaw), speed * duration
     # Far enough that the walk stays mostly in view (horizontal half view 0.61 x depth) and the
     # whole body is seen at the nearest point; 3-25 m, log-uniform, as pedestrians in a street.
     approach = length / 2 * abs(np.cos(heading))
     fit = max(length * abs(np.sin(heading)) / 2 / 0.55, 3.0 + approach)
     placed = _placed(subject, rng, near=False, far=(3.0, 25.0), min_depth=fit, approach=approach)
-    return _Performance(track, np.full(n, yaw), path), placed
+    return _Performance(track, yaw + wander, path), placed
 
 
 _LONGEST_S = 9.0  # the longest MHAD performances of the model last about 9 s; extras stop there too
