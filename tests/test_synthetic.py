@@ -493,3 +493,5 @@ def test_dataset_has_new_activities_variants_fps_and_mhad_subjects() -> None:
     mhad_only = synthetic_data.build(seed=1, subjects=[2], repetitions=[1], extra_activities=False, variants=0)
     assert len(mhad_only) == 11 and mhad_only.label_names == synthetic.ACTIONS
     np.testing.assert_array_equal(mhad_only.sequence(0), d.sequence(0))
+    with pytest.raises(ValueError, match="variants"):
+        synthetic_data.build(subjects=[1], repetitions=[1], variants=-1)

@@ -207,6 +207,8 @@ def build(seed: int = 0, subjects: range | list[int] = range(1, N_SUBJECTS + 1),
     for a dataset of MHAD actions only. Every performance gives its plain sequence (id
     `S01/A01/R01`, 30 fps, whole) and `variants` varied ones (`S01/A01/R01/v1`, ...; see `vary`).
     """
+    if variants < 0:
+        raise ValueError(f"variants must be 0 or more, got {variants}")
     if actions is None:
         actions = range(len(synthetic.ACTIVITIES) if extra_activities else len(synthetic.ACTIONS))
     actions = [synthetic.activity_index(a) for a in actions]
