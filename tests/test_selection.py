@@ -93,7 +93,7 @@ def test_renamed_config_key_says_what_replaced_it():
 def test_baseline_learns_the_synthetic_actions():
     from trainer.baseline import extra_trees
 
-    data = synthetic_data.build(seed=5, subjects=[1, 2, 3, 8], repetitions=[1])
+    data = synthetic_data.build(seed=5, subjects=[1, 2, 3, 8], repetitions=[1], extra_activities=False, variants=0)
     train, test = ds.split_protocol(data)
     result = extra_trees(data, train, test)
     assert result.n_test == int(test.sum()) and result.sequence_top1 > 0.5  # 11 classes: chance is 0.09

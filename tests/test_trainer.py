@@ -67,7 +67,7 @@ _TINY = {
 def small_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Four subjects (1-3 train/validate, 8 test), one repetition: 44 sequences."""
     path = tmp_path_factory.mktemp("data") / "small.npz"
-    ds.save(synthetic_data.build(seed=5, subjects=[1, 2, 3, 8], repetitions=[1]), path)
+    ds.save(synthetic_data.build(seed=5, subjects=[1, 2, 3, 8], repetitions=[1], extra_activities=False, variants=0), path)
     return path
 
 

@@ -108,6 +108,9 @@ class SyntheticReader(StreamReader):
         self.fps = p["fps"]
         self._size, self._seed = p["size"], p["seed"]
         plan = [(a, s) for s in p["subjects"] for a in p["actions"]]
+        self._script = p.get("script") or []  # [(activity, seconds)]: one scripted scene per subject
+        if self._script:
+            plan = [(-1, s) for s in p["subjects"]]
         # Interleave subjects so a short run still shows several people and actions.
         order = np.random.default_rng(p["seed"]).permutation(len(plan))
         self._plan = [plan[i] for i in order]
@@ -122,7 +125,13 @@ class SyntheticReader(StreamReader):
         repetition = 1 + (self._index // len(self._plan)) % mhad.N_REPETITIONS
         subject = self._synthetic.make_subject(subject_id, seed=self._seed)
         self._subject, self._action = subject, action
-        self._keypoints = self._synthetic.motion(action, subject, repetition, fps=self.fps, size=self._size, seed=self._seed)
+        if self._script:  # a loop plays the scene again with the next seed, so loops differ
+            self._keypoints, labels = self._synthetic.scripted_motion(
+                self._script, subject, fps=self.fps, size=self._size, seed=self._seed + repetition - 1)
+            self._truths = [self._synthetic.ACTIVITIES[i] for i in labels]
+        else:
+            self._keypoints = self._synthetic.motion(action, subject, repetition, fps=self.fps, size=self._size, seed=self._seed)
+            self._truths = [self._synthetic.ACTIVITIES[action]] * len(self._keypoints)
         self._background = self._synthetic.background(self._size, seed=self._seed + self._index)
         self._index += 1
         self._t = 0
@@ -147,7 +156,7 @@ class SyntheticReader(StreamReader):
         self._synthetic.draw_person(image, keypoints, self._subject)
         frame = Frame(
             self.stream, self._seq, image, time.time_ns(), keypoints[None].astype(np.float32),
-            truth=self._synthetic.ACTIONS[self._action],
+            truth=self._truths[self._t],
         )
         self._seq += 1
         self._t += 1

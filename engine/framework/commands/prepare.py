@@ -10,9 +10,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("prepare", help="write a dataset .npz for training and evaluation",
                        description="Write a dataset file (see trainer/dataset.py for its keys).")
     kinds = p.add_subparsers(dest="dataset", metavar="DATASET", required=True)
-    s = kinds.add_parser("synthetic", help="people of the synthetic motion model, MHAD ids S01-S12/A01-A11/R01-R05")
+    s = kinds.add_parser("synthetic", help="people of the synthetic motion model: the 11 MHAD actions (ids S01-S12/A01-A11/R01-R05), "
+                         "standing, walking and other (negatives), each with varied copies")
     s.add_argument("--out", default="data/synthetic.npz", help="dataset file to write (default data/synthetic.npz)")
     s.add_argument("--seed", type=int, default=0, help="world seed: subjects, motions and noise (default 0)")
+    s.add_argument("--mhad-only", action="store_true", help="only the 11 MHAD actions (no standing, walking, other)")
+    s.add_argument("--variants", type=int, default=None, metavar="N",
+                   help="varied copies per performance: other pose sources, cameras, frame rates, 1-3 s clips (default 2; 0: none)")
     m = kinds.add_parser("mhad", help="Berkeley MHAD Kinect RGB frames through a pose backend")
     m.add_argument("--mhad-root", default=None, help="MHAD root holding Kinect/Kin01/... (or set MHAD_ROOT)")
     m.add_argument("--out", default="data/mhad.npz", help="dataset file to write (default data/mhad.npz)")
@@ -41,7 +45,10 @@ def run(args: argparse.Namespace) -> int:
     if args.dataset == "synthetic":
         from trainer.synthetic_data import build
 
-        dataset = build(seed=args.seed)
+        options = {"extra_activities": not args.mhad_only}
+        if args.variants is not None:
+            options["variants"] = max(0, args.variants)
+        dataset = build(seed=args.seed, **options)
         path = save(dataset, args.out)
         print(f"{path}: {len(dataset)} sequences, {len(dataset.label_names)} classes, seed {args.seed}")
         return 0
