@@ -10,6 +10,8 @@ and distance); the synthetic dataset uses them to look like other pose sources.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from pose.coco import (
@@ -32,7 +34,8 @@ def augment_windows(windows: np.ndarray, rng: np.random.Generator, strength: flo
     torso = np.linalg.norm(xy[:, :, NECK] - hips, axis=-1)
     ok = visible[:, :, NECK] & visible[:, :, R_HIP] & visible[:, :, L_HIP]
     torso = np.where(ok, torso, np.nan)
-    with np.errstate(all="ignore"):
+    with warnings.catch_warnings():  # a window without neck and hips has no torso: 50 px stands in
+        warnings.simplefilter("ignore", RuntimeWarning)
         scale = np.nan_to_num(np.nanmedian(torso, axis=1), nan=50.0)  # [B] pixels
     angle = np.radians(rng.uniform(-10, 10, b) * strength)
     stretch = 1.0 + rng.uniform(-0.2, 0.2, b) * strength
