@@ -1,6 +1,7 @@
 """User errors: one type per kind, each message names the thing and the fix.
 
-Library code raises these; only the CLI turns them into one line on stderr and an exit code.
+Library code raises these; only the CLI turns them into one line on stderr and an exit code
+(`class X(EngineError, exit_code=N)`: the code is part of the type, as the CLI's contract).
 """
 from __future__ import annotations
 
@@ -10,38 +11,31 @@ class EngineError(Exception):
 
     exit_code = 1
 
+    def __init_subclass__(cls, exit_code: int | None = None, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if exit_code is not None:
+            cls.exit_code = exit_code
 
-class SourceError(EngineError):
+
+class SourceError(EngineError, exit_code=2):
     """A source string or the media it names cannot be used."""
 
-    exit_code = 2
 
-
-class ConfigError(EngineError):
+class ConfigError(EngineError, exit_code=2):
     """A config file key or CLI option is unknown, of the wrong type or out of range."""
 
-    exit_code = 2
 
-
-class ModelError(EngineError):
+class ModelError(EngineError, exit_code=3):
     """A classifier model file is missing, not ONNX, or breaks the model contract."""
 
-    exit_code = 3
 
-
-class DatasetError(EngineError):
+class DatasetError(EngineError, exit_code=3):
     """A dataset file is missing a key or holds arrays of the wrong shape."""
 
-    exit_code = 3
 
-
-class TransportError(EngineError):
+class TransportError(EngineError, exit_code=4):
     """A socket cannot be bound or connected (port in use, bad endpoint)."""
 
-    exit_code = 4
 
-
-class StageError(EngineError):
+class StageError(EngineError, exit_code=5):
     """A stage kept crashing and the supervisor gave up."""
-
-    exit_code = 5

@@ -37,3 +37,24 @@ def basketball_path() -> Path:
     """OpenCV's basketball1.png: players on a court."""
     return _media("basketball1.png")
 # --- end of test media ------------------------------------------------------------------
+
+
+# --- tiny classifiers of the synthetic actions, built once per session (tests/tiny_models.py) --------
+@pytest.fixture(scope="session")
+def window_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """keypoint_sequence, window 8, stride 4, at 30 fps: a label every 4 frames once 8 have come."""
+    from engine.sources.synthetic import ACTIONS
+    from tiny_models import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("m") / "window.onnx", "keypoint_sequence", list(ACTIONS),
+                            window=8, stride=4, fps=30)
+
+
+@pytest.fixture(scope="session")
+def per_frame_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """window 1, stride 1: one label per frame, so the labels show which frames arrived, in which order."""
+    from engine.sources.synthetic import ACTIONS
+    from tiny_models import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("m") / "per_frame.onnx", "keypoint_sequence", list(ACTIONS),
+                            window=1, stride=1, fps=30)

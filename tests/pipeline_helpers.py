@@ -127,8 +127,7 @@ def child_stage(engine_pid: int, module: str, timeout: float = 60, worker: int =
                 argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
             except OSError:
                 continue
-            # The supervisor leaves defaults off a stage's command line: worker 0 has no --worker.
-            if module in argv and (f"--worker={worker}" in argv if worker else not any(a.startswith("--worker") for a in argv)):
+            if module in argv and "--worker" in argv and argv[argv.index("--worker") + 1] == str(worker):
                 return pid
         time.sleep(0.05)
     raise AssertionError(f"no {module} process (worker {worker}) under the engine within {timeout:.0f} s")

@@ -7,22 +7,14 @@ import signal
 import subprocess
 from pathlib import Path
 
-import pytest
 import zmq
 
 from engine.framework.schema import LABELS_TOPIC, decode_label
 from engine.framework.security import generate_keys
 from engine.sources.synthetic import ACTIONS
 from pipeline_helpers import REPO, Engine, Subscriber, child_stage, children_of, engine_cmd, free_port, wait_gone
-from tiny_models import build_tiny_model
 
 LONG_SOURCE = "synthetic:?loops=1&subjects=8-10&seed=3"
-
-
-@pytest.fixture(scope="module")
-def per_frame_model(tmp_path_factory) -> Path:
-    return build_tiny_model(tmp_path_factory.mktemp("m") / "per_frame.onnx", "keypoint_sequence", list(ACTIONS),
-                            window=1, stride=1, fps=30)
 
 
 def child(engine: Engine, module: str) -> int:

@@ -38,7 +38,8 @@ def test_a_stage_parses_back_what_the_supervisor_writes(options: object) -> None
 
 
 def test_defaults_stay_off_the_command_line() -> None:
-    assert to_argv(RenderOptions(input="a", output="b", model="m")) == ["--input=a", "--output=b", "--model=m"]
+    assert to_argv(RenderOptions(input="a", output="b", model="m")) == ["--input", "a", "--output", "b", "--model", "m",
+                                                                        "--worker", "0"]
 
 
 def test_one_flag_per_meaning_across_run_and_every_stage() -> None:

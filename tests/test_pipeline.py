@@ -14,20 +14,6 @@ from engine.sources.synthetic import ACTIONS
 from pipeline_helpers import Engine, child_stage, children_of, is_running, synthetic_frames, write_mhad_fixture
 from pose.base import People
 from pose.keypoints_file import KeypointsWriter
-from tiny_models import build_tiny_model
-
-
-@pytest.fixture(scope="module")
-def window_model(tmp_path_factory) -> Path:
-    return build_tiny_model(tmp_path_factory.mktemp("m") / "window.onnx", "keypoint_sequence", list(ACTIONS),
-                            window=8, stride=4, fps=30)
-
-
-@pytest.fixture(scope="module")
-def per_frame_model(tmp_path_factory) -> Path:
-    """window 1, stride 1: one label per frame, so the labels show which frames arrived, in which order."""
-    return build_tiny_model(tmp_path_factory.mktemp("m") / "per_frame.onnx", "keypoint_sequence", list(ACTIONS),
-                            window=1, stride=1, fps=30)
 
 
 def seqs_by_stream(labels: list[dict]) -> dict[str, list[int]]:

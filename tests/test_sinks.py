@@ -13,22 +13,19 @@ import numpy as np
 import pytest
 
 from engine.framework.schema import LABEL_FIELDS
-from engine.sources.synthetic import ACTIONS
 from engine.viewer.board import LabelBoard
 from stages.sink_writers import VideoRecorder
 from pipeline_helpers import Engine, synthetic_frames
 from pose.base import People
 from pose.blazepose import DETECTOR_FILE, LANDMARK_FILE, models_dir
 from pose.keypoints_file import KeypointsFile, KeypointsWriter
-from tiny_models import build_tiny_model
 
 N_FRAMES = 90
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory) -> Path:
-    return build_tiny_model(tmp_path_factory.mktemp("m") / "tiny.onnx", "keypoint_sequence", list(ACTIONS),
-                            window=8, stride=4, fps=30)
+def model(window_model: Path) -> Path:
+    return window_model
 
 
 @pytest.fixture(scope="module")

@@ -8,12 +8,13 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
 
 from engine.sources.synthetic import ACTIONS
-from pipeline_helpers import REPO, Engine, children_of
+from pipeline_helpers import REPO, Engine, child_stage, wait_gone
 from tiny_models import build_tiny_model
 
 # Memory, per stage: the median RSS of the last minute against the first minute, leaving out each
@@ -27,6 +28,22 @@ from tiny_models import build_tiny_model
 # messages, about 10 MB), since the kill that fills it may fall in either minute.
 GROWTH_PCT_LIMIT = 5.0
 OVER_PEAK_KB_ALLOWANCE = 12 * 1024
+# The realtime run below: the synthetic source's rate and the stream time before the kill. A restarted
+# capture that numbered its stream from 0 again would have render drop PRE_KILL_S * FPS frames as
+# late (below where the stream was); numbering on, only the frames the dead capture sent after its
+# last status report (half a second's) come again. LATE_LIMIT sits far between the two.
+FPS = 30
+PRE_KILL_S = 20
+LATE_LIMIT = PRE_KILL_S * FPS // 4
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def test_two_minute_soak_with_a_kill_every_20_s(tmp_path: Path) -> None:
@@ -54,19 +71,26 @@ def test_two_minute_soak_with_a_kill_every_20_s(tmp_path: Path) -> None:
 def test_labels_resume_after_capture_is_killed_in_realtime_mode(tmp_path: Path) -> None:
     """Found by the 45-minute soak: labels stopped 60-300 s after each capture kill in --realtime runs."""
     model = build_tiny_model(tmp_path / "m.onnx", "keypoint_sequence", list(ACTIONS), window=8, stride=4)
+    summary = tmp_path / "summary.json"
     engine = Engine("--source", "synthetic:", "--realtime", "--pose", "replay", "--model", str(model),
-                    "--pose-workers", "1", "--duration", "60")
+                    "--pose-workers", "1", "--duration", "600", "--summary", str(summary))
     try:
-        assert engine.subscriber.wait_for(5, timeout=30)
-        capture = next(pid for pid in children_of(engine.proc.pid)
-                       if b"stages.capture" in Path(f"/proc/{pid}/cmdline").read_bytes())
-        # A stream numbered from 0 again would be dropped until it catches up with where it was:
-        # 15 s of frames, longer than the 8 s this test gives the restarted capture.
-        time.sleep(15)
+        assert wait_until(lambda: max((lab["seq_to"] for lab in engine.labels), default=0) >= PRE_KILL_S * FPS, 120), \
+            "the run did not reach the kill point"
+        capture = child_stage(engine.proc.pid, "stages.capture")
         os.kill(capture, signal.SIGKILL)
-        time.sleep(3.0)  # frames already downstream come out first; what counts is the steady flow after
-        before = len(engine.labels)
-        assert engine.subscriber.wait_for(before + 10, timeout=5), "labels stopped after the capture restart"
+        wait_gone(capture)
+        child_stage(engine.proc.pid, "stages.capture")  # the restarted one
+        restarted_ns = time.time_ns()
+
+        def labelled_after_restart() -> int:  # labels of frames the new capture read
+            return sum(lab["t_capture_ns"] > restarted_ns for lab in engine.labels)
+
+        assert wait_until(lambda: labelled_after_restart() >= 10, 120), "labels stopped after the capture restart"
     finally:
         engine.signal(signal.SIGINT)
-        engine.wait(timeout=15)
+        code, _, err = engine.wait(timeout=60)
+    assert code == 0, err
+    result = json.loads(summary.read_text())
+    assert result["restarts"] == {"capture": 1}
+    assert result["late"] < LATE_LIMIT, f"{result['late']} frames came again: the restarted capture did not number on"

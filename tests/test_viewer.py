@@ -23,7 +23,6 @@ from engine.sources.synthetic import ACTIONS
 from engine.viewer.board import BadLabel, LabelBoard, decode_label
 from engine.viewer.feed import parse_bind
 from pipeline_helpers import REPO, engine_cmd, free_port
-from tiny_models import build_tiny_model
 
 try:
     import aiohttp
@@ -38,9 +37,8 @@ CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory) -> Path:
-    return build_tiny_model(tmp_path_factory.mktemp("m") / "tiny.onnx", "keypoint_sequence", list(ACTIONS),
-                            window=8, stride=4, fps=30)
+def model(window_model: Path) -> Path:
+    return window_model
 
 
 def chromium_path() -> str:
@@ -183,6 +181,33 @@ async def look_at_page(url: str, devtools_port: int, screenshot: Path) -> tuple[
     return shown_label, width
 
 
+def wait_listening(port: int, server: subprocess.Popen, timeout_s: float = 60) -> None:
+    """Wait until something accepts connections on `port` while `server` (the process that will listen) runs."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            assert server.poll() is None, server.communicate()[1]
+            assert time.monotonic() < deadline, f"nothing listened on port {port} within {timeout_s:.0f} s"
+            time.sleep(0.2)
+
+
+def free_port_pair() -> int:
+    """A free port P whose P + 1 is free too: `engine view` finds the monitor at the labels port + 1."""
+    for _ in range(100):
+        port = free_port()
+        with socket.socket() as first, socket.socket() as second:
+            try:
+                first.bind(("127.0.0.1", port))
+                second.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise AssertionError("no two consecutive free ports on 127.0.0.1")
+
+
 def test_page_shows_frames_and_labels_in_a_browser(model: Path, tmp_path: Path) -> None:
     chromium_path()
     view_port = free_port()
@@ -195,14 +220,7 @@ def test_page_shows_frames_and_labels_in_a_browser(model: Path, tmp_path: Path) 
         profile = Path(tempfile.mkdtemp(prefix="chromium-", dir=tmp_path))
         browser, devtools_port = start_chromium(profile)
         screenshot = Path(os.environ.get("VIEWER_SCREENSHOT", tmp_path / "viewer.png"))
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:  # the view stage listens once the engine has started it
-            try:
-                socket.create_connection(("127.0.0.1", view_port), timeout=0.5).close()
-                break
-            except OSError:
-                assert engine.poll() is None, engine.communicate()[1]
-                time.sleep(0.2)
+        wait_listening(view_port, engine)  # the view stage listens once the engine has started it
         shown_label, width = asyncio.run(look_at_page(f"http://127.0.0.1:{view_port}/", devtools_port, screenshot))
     finally:
         if browser is not None:
@@ -248,7 +266,7 @@ async def pull(url: str, seconds: float) -> tuple[list[bytes], list[dict]]:
 
 
 def test_engine_view_connects_to_an_engine_by_its_endpoints(model: Path) -> None:
-    labels_port = free_port()
+    labels_port = free_port_pair()
     monitor_port = labels_port + 1
     view_port = free_port()
     engine = subprocess.Popen(
@@ -259,14 +277,7 @@ def test_engine_view_connects_to_an_engine_by_its_endpoints(model: Path) -> None
     view_args = ("view", "--connect", f"tcp://127.0.0.1:{labels_port}", "--bind", str(view_port))
     viewer = subprocess.Popen(view_cmd(*view_args), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", view_port), timeout=0.5).close()
-                break
-            except OSError:
-                assert viewer.poll() is None, viewer.communicate()[1]
-                time.sleep(0.2)
+        wait_listening(view_port, viewer)
         frames, states = asyncio.run(pull(f"http://127.0.0.1:{view_port}/ws", 20))
     finally:
         viewer.terminate()
@@ -278,7 +289,7 @@ def test_engine_view_connects_to_an_engine_by_its_endpoints(model: Path) -> None
     assert image is not None and image.shape == (480, 640, 3)
     last = states[-1]
     assert last["people"] and last["people"][0]["label"] in ACTIONS
-    assert last["backend"] == "replay" and last["model"] == "tiny"  # learnt from the streams, not from flags
+    assert last["backend"] == "replay" and last["model"] == "window"  # learnt from the streams, not from flags
     assert last["rates"]["frames_fps"] > 10
 
 

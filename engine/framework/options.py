@@ -152,21 +152,22 @@ def parse_options(cls: type[T], argv: Sequence[str] | None, prog: str, descripti
 def to_argv(options: Any) -> list[str]:
     """The command line that `parse_options(type(options), ...)` reads back as `options`.
 
-    Values equal to their default are left out, so a stage's own defaults stay the only ones.
+    Values equal to their default are left out, so a stage's own defaults stay the only ones,
+    unless the field's metadata says `always` (what `ps` and tools need to tell processes apart).
     """
     argv: list[str] = []
     for path, f in flagged_fields(type(options)):
         value = options
         for name in path:
             value = getattr(value, name)
-        if value == _default(f) and not f.metadata.get("required"):
+        if value == _default(f) and not (f.metadata.get("required") or f.metadata.get("always")):
             continue
         flag = f.metadata["flag"]
         if _value_type(f) == "bool":
             argv.append(flag)  # a store_true flag given, or a store_false flag turning a True default off
         elif _value_type(f) == "tuple":
             for item in value:
-                argv.append(f"{flag}={item}")
+                argv += [flag, str(item)]
         elif value is not None:
-            argv.append(f"{flag}={value}")
+            argv += [flag, str(value)]
     return argv

@@ -29,7 +29,8 @@ class StageOptions:
     status: str | None = option(None, flag="--status", help="supervisor's status endpoint (omit when run alone)")
     curve_keys: str | None = option(None, flag="--curve-keys", metavar="DIR",
                                     help="CURVE key folder (engine keys generate DIR): encrypts and authenticates tcp endpoints")
-    worker: int = option(0, flag="--worker", help="worker index, for status reports")
+    # Always on the command line: `ps` (and benchmarks/soak.py) tell pose workers apart by it.
+    worker: int = option(0, flag="--worker", help="worker index, for status reports", always=True)
     debug: bool = option(False, flag="--debug", help="show tracebacks instead of one-line errors")
 
 
