@@ -33,12 +33,16 @@ def run_cli(*args: str, timeout: float = 30, env: dict | None = None) -> subproc
 
 
 class Subscriber(threading.Thread):
-    """Collects every label published on an endpoint, like any user's program would."""
+    """Collects every label published on an endpoint, like any user's program would.
+
+    `times[i]` is the monotonic time `labels[i]` was received (for benchmarks and outage tests).
+    """
 
     def __init__(self, endpoint: str) -> None:
         super().__init__(daemon=True)
         self.endpoint = endpoint
         self.labels: list[dict] = []
+        self.times: list[float] = []
         self.ready = threading.Event()
         self._halt = threading.Event()
 
@@ -52,7 +56,9 @@ class Subscriber(threading.Thread):
         try:
             while not self._halt.is_set():
                 if sock.poll(50):
-                    self.labels.append(decode_label(sock.recv_multipart()))  # what the engine publishes is a label
+                    label = decode_label(sock.recv_multipart())  # what the engine publishes is a label
+                    self.times.append(time.monotonic())
+                    self.labels.append(label)
         finally:
             sock.close(linger=0)
 

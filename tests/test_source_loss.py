@@ -64,17 +64,11 @@ class LiveEngine:
         )
         self._reader = threading.Thread(target=_read_lines, args=(self.proc.stderr, self.stderr), daemon=True)
         self._reader.start()
-        self.label_times: list[float] = []
-        self._seen = 0
 
     def labels_since(self, t0: float) -> list[dict]:
-        self._stamp()
-        return [label for t, label in zip(self.label_times, self.subscriber.labels) if t >= t0]
-
-    def _stamp(self) -> None:
-        now = time.monotonic()
-        n = len(self.subscriber.labels)
-        self.label_times += [now] * (n - len(self.label_times))
+        """Labels received at or after monotonic time t0."""
+        received = list(zip(self.subscriber.times, self.subscriber.labels))  # a copy: the subscriber appends meanwhile
+        return [label for t, label in received if t >= t0]
 
     def wait_labels(self, count: int, timeout_s: float, since: float = 0.0) -> bool:
         deadline = time.monotonic() + timeout_s
