@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -35,21 +35,20 @@ def nested(cls: type) -> Any:
     return dataclasses.field(default_factory=cls, metadata={"nested": cls})
 
 
-def same_as(cls: type, name: str, **changes: Any) -> Any:
-    """A field with the flag, help and default of `cls.name`: one meaning, one flag on every command."""
+def same_as(cls: type, name: str, *, default: Any = _MISSING, metadata: Mapping[str, Any] | None = None) -> Any:
+    """A field with the flag, help and default of `cls.name`: one meaning, one flag on every command.
+
+    `default` and `metadata` (e.g. a longer help) change what differs on this command; a
+    default makes a required option optional.
+    """
     source = _field(cls, name)
-    metadata = {**source.metadata, **changes.pop("metadata", {})}
-    default = changes.pop("default", source.default)
+    merged = {**source.metadata, **(metadata or {})}
     if default is _MISSING and source.default_factory is not _MISSING:
-        return dataclasses.field(default_factory=source.default_factory, metadata=metadata)
+        return dataclasses.field(default_factory=source.default_factory, metadata=merged)
+    default = source.default if default is _MISSING else default
     if default is _MISSING:
-        return dataclasses.field(metadata=metadata)
-    return dataclasses.field(default=default, metadata={k: v for k, v in metadata.items() if k != "required"})
-
-
-def default_of(cls: type, name: str) -> Any:
-    """The default of `cls.name` (for a module that needs the number, not the flag)."""
-    return _field(cls, name).default
+        return dataclasses.field(metadata=merged)
+    return dataclasses.field(default=default, metadata={k: v for k, v in merged.items() if k != "required"})
 
 
 def _field(cls: type, name: str) -> dataclasses.Field:
