@@ -15,7 +15,7 @@ from engine.classify.runtime import ClassifierRuntime, item_spec
 from engine.framework.schema import encode_label
 from engine.framework.options import parse_options
 from engine.framework.stage_options import ClassifyStageOptions
-from engine.framework.stagekit import RollingStats, StageMeter, StatusReporter, Stop, bounded, curve_keys, run_stage
+from engine.framework.stagekit import LABELS_HWM, RollingStats, StageMeter, StatusReporter, Stop, bounded, curve_keys, run_stage
 
 POLL_MS = 50
 PUBLISH_GRACE_S = 0.5
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     bounded(inbox)
     transport.bind(inbox, args.input, "classify input")
     pub = ctx.socket(zmq.PUB)
-    pub.setsockopt(zmq.SNDHWM, 10000)
+    pub.setsockopt(zmq.SNDHWM, LABELS_HWM)
     pub.setsockopt(zmq.LINGER, 500)
     transport.bind(pub, args.publish, "labels publisher", curve_keys(args))
     # Subscribers reconnect about every 100 ms; after a restart, give them time to subscribe again

@@ -18,7 +18,7 @@ from engine.classify.contract import load_contract
 from engine.classify.reorder import ReorderBuffer
 from engine.framework.options import parse_options
 from engine.framework.stage_options import RenderOptions
-from engine.framework.stagekit import StageMeter, StatusReporter, Stop, bounded, curve_keys, run_stage, send_when_ready
+from engine.framework.stagekit import RECORD_FEED_HWM, StageMeter, StatusReporter, Stop, bounded, curve_keys, run_stage, send_when_ready
 from pose.base import People
 from pose.tracking import Tracker
 
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.record_output:
         # Backpressure, not drops: a recording of a recorded source gets every frame, and the
         # source slows down to the recorder's pace.
-        record_out = bounded(ctx.socket(zmq.PUSH), hwm=4)
+        record_out = bounded(ctx.socket(zmq.PUSH), hwm=RECORD_FEED_HWM)
         record_out.setsockopt(zmq.LINGER, 1000)
         transport.bind(record_out, args.record_output, "render record output", keys)
     status = StatusReporter(ctx, args.status, "render", args.worker)

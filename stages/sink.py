@@ -17,7 +17,7 @@ from engine.framework import transport
 from engine.framework.schema import LABELS_TOPIC
 from engine.framework.options import parse_options
 from engine.framework.stage_options import SinkOptions
-from engine.framework.stagekit import RollingStats, StatusReporter, Stop, curve_keys, run_stage
+from engine.framework.stagekit import RECORD_FEED_HWM, RollingStats, StatusReporter, Stop, curve_keys, run_stage
 from engine.viewer.backlog import Backlog
 from engine.viewer.board import LabelBoard, drain_labels
 from stages.sink_writers import KeypointsOutput, LabelsFile, SeqGaps, VideoRecorder
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.monitor and (args.record or args.keypoints_out):
         if args.lossless:
             monitor = ctx.socket(zmq.PULL)
-            monitor.setsockopt(zmq.RCVHWM, 4)
+            monitor.setsockopt(zmq.RCVHWM, RECORD_FEED_HWM)
         else:
             monitor = ctx.socket(zmq.SUB)
             # No limit here: ZeroMQ's own thread (no GIL) absorbs the moments our backlog thread is not

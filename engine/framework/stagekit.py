@@ -113,6 +113,11 @@ class StatusReporter:
 # stages busy, few enough that a stage killed mid-run takes only a few frames with it.
 LINK_HWM = 16
 LINK_KERNEL_BUFFER_BYTES = 64 * 1024
+# Labels are small and every one counts (the viewer's timeline, the labels file): the publisher
+# and its subscribers queue many rather than drop one.
+LABELS_HWM = 10_000
+# The lossless record feed (render -> sink): a few frames, so a slow writer slows the source at once.
+RECORD_FEED_HWM = 4
 # Larger than any message a stage accepts (a 4K frame is 25 MB): a bigger one is cut off by ZeroMQ
 # before it is held in memory.
 MAX_MESSAGE_BYTES = 96 * 1024 * 1024

@@ -23,7 +23,7 @@ from engine.errors import ConfigError
 from engine.framework.schema import LABELS_TOPIC
 from engine.framework.security import load_keys
 from engine.framework.stage_options import VIEW_MAX_FPS
-from engine.framework.stagekit import RollingStats
+from engine.framework.stagekit import LABELS_HWM, RollingStats
 from engine.viewer.board import LabelBoard, drain_labels
 from engine.viewer.overlay import FrameOverlay, people_of
 from pose.base import People
@@ -176,7 +176,7 @@ class Feed(threading.Thread):
     def run(self) -> None:
         ctx = zmq.Context.instance()
         labels = ctx.socket(zmq.SUB)
-        labels.setsockopt(zmq.RCVHWM, 10000)  # labels are small and all of them make the timeline
+        labels.setsockopt(zmq.RCVHWM, LABELS_HWM)  # all of them make the timeline
         labels.setsockopt(zmq.SUBSCRIBE, LABELS_TOPIC)
         labels.setsockopt(zmq.LINGER, 0)
         monitor = None
