@@ -7,7 +7,7 @@ import sys
 from types import ModuleType
 
 from engine.framework.commands import COMMANDS
-from engine.errors import EngineError
+from engine.errors import EngineError, ModelError
 from pose.base import PoseError
 
 
@@ -38,16 +38,12 @@ def main(argv: list[str] | None = None) -> int:
         return int(modules[args.command].run(args) or 0)
     except KeyboardInterrupt:
         return 130
-    except EngineError as exc:
+    except (EngineError, PoseError) as exc:
         if args.debug:
             raise
         print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except PoseError as exc:
-        if args.debug:
-            raise
-        print(f"error: {exc}", file=sys.stderr)
-        return 3
+        # pose/ sits below the engine and knows no exit codes: a missing weights file is like a bad model file.
+        return getattr(exc, "exit_code", ModelError.exit_code)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import numpy as np
 import zmq
 
 from engine.framework import transport
-from engine.errors import EngineError
+from engine.errors import EngineError, ModelError
 from engine.framework.security import CurveKeys, load_keys
 from engine.framework.stage_options import StageOptions
 from pose.base import PoseError
@@ -157,7 +157,7 @@ def run_stage(main: Callable[[list[str] | None], int], argv: list[str] | None = 
         if debug:
             raise
         print(f"error: {exc}", file=sys.stderr, flush=True)
-        code = getattr(exc, "exit_code", 3)
+        code = getattr(exc, "exit_code", ModelError.exit_code)  # PoseError: like a bad model file
     finally:
         # Frames go out zero-copy: libzmq may still read their buffers. Closing every socket and
         # terminating the context here, before the interpreter frees those buffers, avoids a crash at exit.
