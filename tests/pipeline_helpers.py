@@ -2,12 +2,15 @@
 and fixtures built on disk (MHAD layout, keypoints files)."""
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -21,6 +24,15 @@ from pose.base import People
 from pose.keypoints_file import KeypointsWriter
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+@contextlib.contextmanager
+def taken_port() -> Iterator[int]:
+    """A port on 127.0.0.1 that another program listens on, for as long as the block runs."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        yield taken.getsockname()[1]
 
 
 def engine_cmd(*args: str) -> list[str]:

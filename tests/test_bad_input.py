@@ -4,13 +4,12 @@ Each run is bounded by --duration: a run that failed to refuse its input ends wi
 it, and the exact exit code asserted catches that (how fast a refusal comes is no test's concern)."""
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
 
 from engine.sources.synthetic import ACTIONS
-from pipeline_helpers import run_cli, write_mhad_fixture
+from pipeline_helpers import run_cli, taken_port, write_mhad_fixture
 from tiny_models import build_tiny_model
 
 
@@ -89,10 +88,7 @@ def test_model_missing_metadata_key_is_named(tmp_path: Path) -> None:
 
 
 def test_port_already_in_use(model: Path) -> None:
-    with socket.socket() as busy:
-        busy.bind(("127.0.0.1", 0))
-        busy.listen()
-        port = busy.getsockname()[1]
+    with taken_port() as port:
         code, msg = run_error("--model", str(model), "--publish", f"tcp://127.0.0.1:{port}")
     assert code == 4
     assert msg == f"labels publisher address tcp://127.0.0.1:{port} is already in use: stop the program using it or choose another port"
