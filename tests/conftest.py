@@ -40,21 +40,21 @@ def basketball_path() -> Path:
 
 
 # --- tiny classifiers of the synthetic actions, built once per session (tests/tiny_models.py) --------
-@pytest.fixture(scope="session")
-def window_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """keypoint_sequence, window 8, stride 4, at 30 fps: a label every 4 frames once 8 have come."""
+def _keypoint_model(factory: pytest.TempPathFactory, name: str, window: int, stride: int) -> Path:
     from engine.sources.synthetic import ACTIONS
     from tiny_models import build_tiny_model
 
-    return build_tiny_model(tmp_path_factory.mktemp("m") / "window.onnx", "keypoint_sequence", list(ACTIONS),
-                            window=8, stride=4, fps=30)
+    return build_tiny_model(factory.mktemp("m") / f"{name}.onnx", "keypoint_sequence", list(ACTIONS),
+                            window=window, stride=stride, fps=30)
+
+
+@pytest.fixture(scope="session")
+def window_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """keypoint_sequence, window 8, stride 4, at 30 fps: a label every 4 frames once 8 have come."""
+    return _keypoint_model(tmp_path_factory, "window", window=8, stride=4)
 
 
 @pytest.fixture(scope="session")
 def per_frame_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """window 1, stride 1: one label per frame, so the labels show which frames arrived, in which order."""
-    from engine.sources.synthetic import ACTIONS
-    from tiny_models import build_tiny_model
-
-    return build_tiny_model(tmp_path_factory.mktemp("m") / "per_frame.onnx", "keypoint_sequence", list(ACTIONS),
-                            window=1, stride=1, fps=30)
+    return _keypoint_model(tmp_path_factory, "per_frame", window=1, stride=1)
