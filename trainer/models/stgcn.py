@@ -109,20 +109,21 @@ def stream_matrices(layout: FeatureLayout, parent: Sequence[int]) -> tuple[np.nd
     mask = np.zeros_like(values)
     bias = np.ones(j * c, np.float32)
     pos, vel, conf = layout.position.start, layout.velocity.start, layout.confidence.start
+    xy, seen, vxy, bone = (STREAM_CHANNELS.index(name) for name in ("x", "presence", "vx", "bone_x"))
     for i in range(j):
         col = i * c
+        values[conf + i, col + seen] = 1.0
         for axis in range(2):
-            values[pos + 2 * i + axis, col + axis] = 1.0
-            values[vel + 2 * i + axis, col + 3 + axis] = 1.0
-            if parent[i] != i:
-                values[pos + 2 * i + axis, col + 5 + axis] = 1.0
-                values[pos + 2 * parent[i] + axis, col + 5 + axis] = -1.0
-                mask[conf + i, col + 5 + axis] = 1.0
-                mask[conf + parent[i], col + 5 + axis] = 1.0
-                bias[col + 5 + axis] = -1.0
-            else:
-                bias[col + 5 + axis] = 0.0  # the root has no bone
-        values[conf + i, col + 2] = 1.0
+            values[pos + 2 * i + axis, col + xy + axis] = 1.0
+            values[vel + 2 * i + axis, col + vxy + axis] = 1.0
+            if parent[i] == i:
+                bias[col + bone + axis] = 0.0  # the root has no bone
+                continue
+            values[pos + 2 * i + axis, col + bone + axis] = 1.0
+            values[pos + 2 * parent[i] + axis, col + bone + axis] = -1.0
+            mask[conf + i, col + bone + axis] = 1.0
+            mask[conf + parent[i], col + bone + axis] = 1.0
+            bias[col + bone + axis] = -1.0
     return values, mask, bias
 
 
