@@ -141,8 +141,6 @@ def test_engine_help_does_not_load_tensorflow(argv: list[str]) -> None:
     assert loaded_by_engine(argv, TENSORFLOW) == []
 
 
-@pytest.mark.xfail(strict=True, reason="engine/framework/commands/train.py imports trainer.models in add_parser "
-                                       "(for --model's choices); moving that import into run() makes this pass")
 @pytest.mark.parametrize("argv", HELP_COMMANDS)
 def test_engine_help_does_not_load_the_trainer(argv: list[str]) -> None:
     assert loaded_by_engine(argv, ("trainer",)) == []

@@ -1,4 +1,4 @@
-"""The dataset file: the one module that knows its keys (see ARCHITECTURE.md, "Dataset file").
+"""The dataset file: the one module that knows its keys (see docs/architecture.md, "Dataset file").
 
 One `.npz`, loaded with allow_pickle=False:
 

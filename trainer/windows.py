@@ -16,12 +16,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.classify.runtime import TrackWindow, frame_items, item_keys
+from engine.classify.runtime import PER_IMAGE_KINDS, TrackWindow, frame_items, item_keys
 from engine.classify.features import FEATURE_VERSION, keypoint_features_batch
 from engine.classify.contract import PADDINGS, Contract, expected_input_shapes, model_frames
+from pose.coco import N_JOINTS
 from trainer.dataset import Dataset
 
-PER_IMAGE_KINDS = frozenset({"skeleton_image", "skeleton_pyramid"})
 # A track's first label after half a second: every clip of 0.5 s or more gets one (at source
 # rates of 5 fps and up), and a 3 s window still has a sixth of its frames real.
 DEFAULT_MIN_WINDOW_S = 0.5
@@ -165,7 +165,7 @@ def build_windows(
     empty_i = np.zeros((0,), np.int32)
     if contract.input_kind == "keypoint_sequence":
         features = np.concatenate(feature_rows) if feature_rows else np.zeros((0, contract.window, 0), np.float32)
-        keypoints = np.concatenate(keypoint_rows) if keypoint_rows else np.zeros((0, contract.window, 18, 3), np.float32)
+        keypoints = np.concatenate(keypoint_rows) if keypoint_rows else np.zeros((0, contract.window, N_JOINTS, 3), np.float32)
         frames: dict[str, np.ndarray] = {}
         index_all = np.zeros((len(features), 0), np.int64)
     else:

@@ -1,7 +1,7 @@
 """The classifier model contract: the one module that knows the `.onnx` metadata keys.
 
 A classifier is one ONNX file whose `metadata_props` say everything the classify stage
-needs (see ARCHITECTURE.md, "Model contract"). Every check happens here, before any
+needs (see docs/architecture.md, "Model contract"). Every check happens here, before any
 inference, so a bad file is refused with one line naming the file, the key and the fix.
 
 Short tracks (optional keys `min_window`, `padding`): a track with at least `min_window` model
@@ -30,7 +30,7 @@ OPTIONAL_KEYS: tuple[str, ...] = ("feature_version", "min_window", "padding", "u
 PADDINGS: tuple[str, ...] = ("first_frame",)  # how a partial window is filled up to `window` frames
 PYRAMID_LEVELS = 4  # image_size, /2, /4, /8 as in the research's autoencoder pyramid
 MAX_MODEL_BYTES = 1 << 30  # a classifier is small; a bigger file is almost surely the wrong file
-_FIX = "re-export it with `engine export` (the model contract is in ARCHITECTURE.md)"
+_FIX = "re-export it with `engine export` (the model contract is in docs/architecture.md)"
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ SCHEMA_VERSION = 1
 LABELS_TOPIC = b"labels"
 DEFAULT_PUBLISH = "tcp://127.0.0.1:5560"
 
-# Header keys every inter-stage message carries (see ARCHITECTURE.md "Messages").
+# Header keys every inter-stage message carries (see docs/architecture.md "Messages").
 REQUIRED_HEADER_KEYS: tuple[str, ...] = ("v", "stream", "seq", "t_capture_ns", "arrays")
 
 # Array dtypes a stage accepts; anything else is a malformed message.
@@ -29,7 +29,7 @@ class Limits:
     max_ndim: int = 6
 
 
-# The public label message (ARCHITECTURE.md "Label messages"): its fields in published order and
+# The public label message (docs/architecture.md "Label messages"): its fields in published order and
 # the types a subscriber may rely on. The classifier's LabelResult carries all of them but
 # `t_publish_ns`, which is stamped as the label goes out.
 LABEL_TYPES: dict[str, tuple[type, ...]] = {

@@ -19,8 +19,13 @@ MODELS: dict[str, str] = {
 }
 
 
-def model_module(name: str) -> ModuleType:
-    """The module that builds model `name`; ConfigError lists the known names."""
+def known_model(name: str) -> str:
+    """`name` if it is a model this trainer builds; ConfigError lists the known names. No TensorFlow."""
     if name not in MODELS:
         raise ConfigError(f"unknown model {name!r}: use one of {', '.join(MODELS)}")
-    return importlib.import_module(MODELS[name])
+    return name
+
+
+def model_module(name: str) -> ModuleType:
+    """The module that builds model `name` (imports TensorFlow); ConfigError lists the known names."""
+    return importlib.import_module(MODELS[known_model(name)])

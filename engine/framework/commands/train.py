@@ -7,8 +7,6 @@ import sys
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from trainer.models import MODELS  # names only: no TensorFlow
-
     p = sub.add_parser(
         "train",
         help="train a classifier on a dataset file (needs the [train] extra)",
@@ -16,7 +14,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "epochs, the grid point and the unknown threshold; then a refit on all of them), report accuracy on the test "
         "subjects beside an extra-trees baseline, and write a run directory for `engine export`.",
     )
-    p.add_argument("--model", required=True, choices=list(MODELS), help="which model to train")
+    p.add_argument("--model", required=True, help="which model to train: a module of trainer/models/ (keypoint_tcn, stgcn, ...)")
     p.add_argument("--data", required=True, help="dataset .npz (from `engine prepare`)")
     p.add_argument("--config", default=None, help="training config TOML (default configs/models/MODEL.toml)")
     p.add_argument("--grid", action="store_true", help="try every combination in the config's [grid] (window, model size, ...), keep the best out-of-fold")
@@ -31,7 +29,9 @@ def run(args: argparse.Namespace) -> int:
     from trainer.config import load_config
     from trainer.dataset import load
 
-    config = load_config(args.config, args.model)
+    from trainer.models import known_model
+
+    config = load_config(args.config, known_model(args.model))
     overrides = {k: v for k, v in (("epochs", args.epochs), ("threads", args.threads)) if v is not None}
     if overrides:
         config = dataclasses.replace(config, **overrides)
