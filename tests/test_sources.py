@@ -74,3 +74,18 @@ def test_synthetic_source_carries_ground_truth() -> None:
     frame = reader.read()
     assert frame.keypoints.shape == (1, 18, 3) and frame.truth == "jumping jacks"
     assert frame.image.shape == (480, 640, 3) and frame.image.std() > 5
+
+
+def test_synthetic_script_plays_its_segments_in_order_with_their_truth() -> None:
+    (reader,) = list(open_streams(parse_source("synthetic:?script=standing:1,A02:1,walking:0.5&loops=1&subjects=9&fps=10")))
+    truths = []
+    while (frame := reader.read()) is not None:
+        truths.append(frame.truth)
+    assert truths == ["standing"] * 10 + ["jumping jacks"] * 10 + ["walking"] * 5
+
+
+@pytest.mark.parametrize("name", ["standing", "walking", "other"])
+def test_synthetic_source_plays_the_activities_beyond_mhad(name: str) -> None:
+    (reader,) = list(open_streams(parse_source(f"synthetic:{name}?loops=1&subjects=9")))
+    frame = reader.read()
+    assert frame.truth == name and frame.keypoints.shape == (1, 18, 3)
