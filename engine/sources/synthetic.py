@@ -69,6 +69,7 @@ class Subject:
     shirt_bgr: tuple[int, int, int]
     pants_bgr: tuple[int, int, int]
     shoes_bgr: tuple[int, int, int]
+    camera_pitch_deg: float = 0.0  # camera looking down (a surveillance camera); 0: level, as in MHAD
 
 
 def _rng(*key: int) -> np.random.Generator:
@@ -423,8 +424,12 @@ def _project(joints: np.ndarray, s: Subject, size: tuple[int, int], yaw_deg: flo
     zr = -x * np.sin(yaw) + z * np.cos(yaw)
     focal = _FOCAL_640 * width / 640.0
     depth = s.distance_m - zr
+    up = y - s.camera_height_m
+    if s.camera_pitch_deg:  # pitched down: forward and up along the camera's own axes
+        pitch = np.radians(s.camera_pitch_deg)
+        depth, up = depth * np.cos(pitch) - up * np.sin(pitch), up * np.cos(pitch) + depth * np.sin(pitch)
     u = width / 2 + focal * (xr + s.x_m) / depth
-    v = height / 2 - focal * (y - s.camera_height_m) / depth
+    v = height / 2 - focal * up / depth
     inside = (u >= 0) & (u < width) & (v >= 0) & (v < height)
     return np.stack([u, v, inside.astype(np.float64)], axis=-1).astype(np.float32)
 
@@ -692,14 +697,24 @@ def _camera_height(rng: np.random.Generator, subject: Subject, depth: float) -> 
 
 
 def _placed(subject: Subject, rng: np.random.Generator, near: bool, far: tuple[float, float],
-            min_depth: float = 3.0, approach: float = 0.2) -> Subject:
+            min_depth: float = 3.0, approach: float = 0.2, elevated: float = 0.0) -> Subject:
     """The subject at MHAD's place (`near`) or farther (log-uniform in `far`, small people at its
-    end), with a camera height that keeps them in the frame when `approach` metres nearer."""
+    end), with a camera height that keeps them in the frame when `approach` metres nearer.
+
+    With probability `elevated` (far only) the camera hangs 2.5-8 m up and looks down at the
+    person's middle, as a street or shop camera does: people walking towards or away from it
+    then move down or up the image and grow or shrink, which a level camera never shows.
+    """
     if near:
         return subject
     depth = max(min_depth, float(np.exp(rng.uniform(*np.log(far)))))
-    return replace(subject, distance_m=depth, x_m=float(rng.uniform(-0.35, 0.35) * 0.61 * depth),
-                   camera_height_m=_camera_height(rng, subject, depth - approach))
+    placed = replace(subject, distance_m=depth, x_m=float(rng.uniform(-0.35, 0.35) * 0.61 * depth),
+                     camera_height_m=_camera_height(rng, subject, depth - approach))
+    if elevated and rng.random() < elevated:
+        height = float(rng.uniform(2.5, 8.0))
+        pitch = float(np.degrees(np.arctan2(height - subject.height_m / 2, depth)))
+        placed = replace(placed, camera_height_m=height, camera_pitch_deg=pitch)
+    return placed
 
 
 def _perform_walking(subject: Subject, rng: np.random.Generator, fps: float) -> tuple[_Performance, Subject]:
@@ -720,7 +735,7 @@ def _perform_walking(subject: Subject, rng: np.random.Generator, fps: float) -> 
     # whole body is seen at the nearest point; 3-25 m, log-uniform, as pedestrians in a street.
     approach = length / 2 * abs(np.cos(heading))
     fit = max(length * abs(np.sin(heading)) / 2 / 0.55, 3.0 + approach)
-    placed = _placed(subject, rng, near=False, far=(3.0, 25.0), min_depth=fit, approach=approach)
+    placed = _placed(subject, rng, near=False, far=(3.0, 25.0), min_depth=fit, approach=approach, elevated=0.5)
     return _Performance(track, yaw + wander, path), placed
 
 
@@ -736,7 +751,7 @@ def _perform_planned(activity: int, subject: Subject, rng: np.random.Generator, 
         yaw = np.full(n, subject.yaw_deg + rng.uniform(-10, 10) if rng.random() < 0.5 else rng.uniform(-70, 70))
         if rng.random() < 0.1:
             yaw += 180
-        placed = _placed(subject, rng, near=rng.random() < 0.5, far=(3.5, 18.0))
+        placed = _placed(subject, rng, near=rng.random() < 0.5, far=(3.5, 18.0), elevated=0.5)
     else:  # mostly framed as MHAD is, so that framing does not tell `other` apart
         yaw = np.full(n, subject.yaw_deg + rng.uniform(-10, 10) if rng.random() < 0.6 else rng.uniform(-60, 60))
         if rng.random() < 0.3:  # turning around
