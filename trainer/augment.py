@@ -104,6 +104,18 @@ def mirror(keypoints: np.ndarray, width: float) -> np.ndarray:
     return kp
 
 
+def mirror_windows(windows: np.ndarray, rng: np.random.Generator, share: float) -> np.ndarray:
+    """float32[B, W, 18, 3] windows, each mirrored with probability `share` (x about 0: the keypoint
+    features are centred per window, so where the mirror line lies does not matter)."""
+    kp = np.asarray(windows, np.float32)
+    flip = rng.random(len(kp)) < share
+    if not flip.any():
+        return kp
+    kp = kp.copy()
+    kp[flip] = mirror(kp[flip], 0.0)
+    return kp
+
+
 def warp(keypoints: np.ndarray, centre: tuple[float, float], target: tuple[float, float],
          angle_deg: float = 0.0, squash: float = 1.0, scale: float = 1.0) -> np.ndarray:
     """Rotate by `angle_deg` about `centre`, shrink vertically by `squash`, scale, then move `centre`

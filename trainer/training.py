@@ -29,7 +29,7 @@ import numpy as np
 from engine.errors import DatasetError
 from engine.classify.runtime import frame_items, item_keys
 from engine.classify.features import keypoint_features_batch
-from trainer.augment import augment_windows, jitter_windows
+from trainer.augment import augment_windows, jitter_windows, mirror_windows
 from trainer.config import TrainConfig
 from trainer.dataset import Dataset, split_protocol
 from trainer.selection import Fold, choose_threshold, stride_for, subject_folds, window_from_data
@@ -87,7 +87,8 @@ def _balanced_weights(labels: np.ndarray, n_classes: int) -> np.ndarray:
     return per_class[labels].astype(np.float32)
 
 
-def _feeds(ws: WindowSet, batch_size: int, shuffle: bool, seed: int, weighted: bool, augment: float = 0.0, jitter: float = 0.0):
+def _feeds(ws: WindowSet, batch_size: int, shuffle: bool, seed: int, weighted: bool, augment: float = 0.0,
+           jitter: float = 0.0, mirrored: float = 0.0):
     from trainer.batches import Batches
 
     n_classes = ws.contract.n_classes
@@ -109,12 +110,15 @@ def _feeds(ws: WindowSet, batch_size: int, shuffle: bool, seed: int, weighted: b
     elif kind in PER_IMAGE_KINDS:
         labels = ws.frame_labels
         make = ws.frame_inputs
-    elif augment > 0 and ws.keypoints is not None:
+    elif (augment > 0 or jitter > 0 or mirrored > 0) and ws.keypoints is not None:
         labels = ws.labels
 
         def make(rows: np.ndarray) -> list[np.ndarray]:
-            kp = augment_windows(ws.keypoints[rows], rng, augment)
-            return [keypoint_features_batch(jitter_windows(kp, rng, jitter) if jitter > 0 else kp)]
+            kp = ws.keypoints[rows]
+            kp = augment_windows(kp, rng, augment) if augment > 0 else kp
+            kp = jitter_windows(kp, rng, jitter) if jitter > 0 else kp
+            kp = mirror_windows(kp, rng, mirrored) if mirrored > 0 else kp
+            return [keypoint_features_batch(kp)]
     else:
         labels = ws.labels
         make = ws.inputs
@@ -149,7 +153,9 @@ def _fit(
     )
     augment = float(config.params.get("augment", 0.0))
     jitter = float(config.params.get("jitter", 0.0))  # keypoint models: pose-backend noise (trainer/augment.py)
-    train = _feeds(fit_ws, config.batch_size, shuffle=True, seed=config.seed, weighted=True, augment=augment, jitter=jitter)
+    mirrored = float(config.params.get("mirror", 0.0))  # keypoint models: share of windows seen mirrored
+    train = _feeds(fit_ws, config.batch_size, shuffle=True, seed=config.seed, weighted=True, augment=augment,
+                   jitter=jitter, mirrored=mirrored)
     val = _feeds(val_ws, 256, shuffle=False, seed=0, weighted=False) if val_ws is not None else None
     callbacks = []
     if val is not None:
