@@ -169,12 +169,17 @@ def st_block(x: keras.KerasTensor, parts: np.ndarray, channels: int, stride: int
     y = graph_conv(x, parts, channels, adaptive, name)
     y = layers.BatchNormalization(name=f"{name}_bn1")(y)
     y = layers.Activation("relu")(y)
-    y = layers.Conv2D(channels, (kernel, 1), strides=(stride, 1), padding="same", use_bias=False, name=f"{name}_tconv")(y)
+    y = layers.ZeroPadding2D(((kernel // 2, (kernel - 1) // 2), (0, 0)), name=f"{name}_tpad")(y)
+    y = layers.Conv2D(channels, (kernel, 1), strides=(stride, 1), use_bias=False, name=f"{name}_tconv")(y)
     y = layers.BatchNormalization(name=f"{name}_bn2")(y)
     if stride == 1 and x.shape[-1] == channels:
         shortcut = x
     else:
-        shortcut = layers.Conv2D(channels, 1, strides=(stride, 1), use_bias=False, name=f"{name}_down")(x)
+        # Average over `stride` frames, then a 1x1 conv. Not a strided 1x1 Conv2D: TensorFlow
+        # 2.21's oneDNN (CPU) training of that corrupted the heap (free(): invalid size,
+        # segfaults) for some batch sizes (17, 19 with 7 input channels: the last batch of an epoch).
+        shortcut = layers.AveragePooling2D((stride, 1), padding="same", name=f"{name}_pool")(x) if stride > 1 else x
+        shortcut = layers.Conv2D(channels, 1, use_bias=False, name=f"{name}_down")(shortcut)
         shortcut = layers.BatchNormalization(name=f"{name}_bn_down")(shortcut)
     y = layers.Activation("relu")(layers.Add()([y, shortcut]))
     return layers.SpatialDropout2D(dropout)(y) if dropout > 0 else y
