@@ -111,6 +111,21 @@ def test_bone_stream_ignores_translation_and_missing_joints() -> None:
     np.testing.assert_allclose(c[:, :, ROW[R_SHOULDER]], a[:, :, ROW[R_SHOULDER]], atol=1e-6)
 
 
+def test_trains_on_the_batch_sizes_that_crashed_tensorflow() -> None:
+    """Last batches of 17 and 19 windows at W=22 (Penn Action) killed training with a strided 1x1 conv."""
+    import keras
+
+    from trainer.models.stgcn import build
+
+    keras.utils.set_random_seed(0)
+    model = build(config_from_dict(_tiny(window=22, params={}), "stgcn"), 15)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
+    x = _features(np.random.default_rng(1), 19, 22)
+    y = np.arange(19) % 15
+    losses = [float(model.train_on_batch(x[:n], y[:n])) for n in (17, 19, 3)]
+    assert all(np.isfinite(losses))
+
+
 @pytest.fixture(scope="module")
 def small_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Four subjects (1-3 train/validate, 8 test), one repetition: 44 sequences."""

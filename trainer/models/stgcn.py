@@ -24,8 +24,8 @@ at these partitions and are trained (the learnable additive mask B of 2s-AGCN).
 Each block: 1x1 channel mix then aggregation over the partitions (graph convolution),
 BatchNorm, ReLU, a temporal convolution (kernel x 1, optional stride), BatchNorm, a residual
 connection, ReLU. Global average and max pooling over frames and joints, softmax "probs".
-Only Dense (MatMul), Conv2D, Reshape, Permute (Transpose), Concatenate, Multiply and
-pooling: everything tf2onnx exports at opset 13+, and no custom layer, so `engine export`
+Only Dense (MatMul), Conv2D, zero padding, Reshape, Permute (Transpose), Concatenate,
+Multiply and pooling: everything tf2onnx exports at opset 13+, and no custom layer, so `engine export`
 loads model.keras without importing this module.
 """
 from __future__ import annotations
