@@ -31,6 +31,14 @@ import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def _shown(source: str) -> str:
+    """A source path inside the repository as relative to it: results carry no machine's folders."""
+    try:
+        return str(Path(source).resolve().relative_to(ROOT))
+    except ValueError:
+        return source
 sys.path.insert(0, str(ROOT))
 
 from engine.paths import default_model, models_dir  # noqa: E402
@@ -278,7 +286,7 @@ def run(plan: Plan) -> dict:
     frames = clip_frames(plan.source, 64)
     if not frames:
         raise SystemExit(f"source {plan.source} yields no frame")
-    out: dict = {"machine": machine(), "source": plan.source, "pose": plan.pose, "model": Path(plan.model).stem,
+    out: dict = {"machine": machine(), "source": _shown(plan.source), "pose": plan.pose, "model": Path(plan.model).stem,
                  "quick": plan.quick}
 
     progress.step(f"bare pose model, {plan.cores} process(es) at once")

@@ -3,9 +3,9 @@
 Run it in a conversion venv outside the repo (tf2onnx imports TensorFlow even for
 --tflite, which the engine never needs at run time):
 
-    python3.11 -m venv /work/convert-venv
-    /work/convert-venv/bin/pip install -r models/pose/requirements-convert.txt
-    /work/convert-venv/bin/python models/pose/convert_blazepose.py
+    python3.11 -m venv .convert-venv
+    .convert-venv/bin/pip install -r models/pose/requirements-convert.txt
+    .convert-venv/bin/python models/pose/convert_blazepose.py
 
 Steps: download `mediapipe==0.10.14` (cp311 manylinux, no deps) unless --wheel names it;
 take the two .tflite files out of it; rewrite the detector's flatbuffer so that its
