@@ -32,13 +32,6 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 
-
-def _shown(source: str) -> str:
-    """A source path inside the repository as relative to it: results carry no machine's folders."""
-    try:
-        return str(Path(source).resolve().relative_to(ROOT))
-    except ValueError:
-        return source
 sys.path.insert(0, str(ROOT))
 
 from engine.paths import default_model, models_dir  # noqa: E402
@@ -72,6 +65,15 @@ class Plan:
     workers: list[int] = field(default_factory=list)
     streams: list[int] = field(default_factory=list)
     sizes: list[str] = field(default_factory=list)
+
+
+
+def _shown(source: str) -> str:
+    """A source path inside the repository as relative to it: results carry no machine's folders."""
+    try:
+        return str(Path(source).resolve().relative_to(ROOT))
+    except ValueError:
+        return source
 
 
 def machine() -> dict:
