@@ -67,7 +67,6 @@ class Plan:
     sizes: list[str] = field(default_factory=list)
 
 
-
 def _shown(source: str) -> str:
     """A source path inside the repository as relative to it: results carry no machine's folders."""
     try:
