@@ -24,13 +24,13 @@ TensorFlow-free: `engine evaluate` reads datasets without the training extra.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from engine.errors import DatasetError
+from engine.paths import write_atomically
 from pose.coco import N_JOINTS
 
 REQUIRED_KEYS: tuple[str, ...] = ("keypoints", "lengths", "labels", "label_names", "subjects", "fps")
@@ -139,15 +139,7 @@ def save(dataset: Dataset, path: str | os.PathLike[str]) -> Path:
         value = getattr(dataset, key)
         if value is not None:
             arrays[key] = np.asarray(value, np.int32)
-    fd, tmp = tempfile.mkstemp(prefix=target.name, suffix=".npz", dir=target.parent)
-    os.close(fd)
-    try:
-        np.savez_compressed(tmp, **arrays)
-        os.chmod(tmp, 0o644)  # mkstemp makes owner-only files
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_atomically(target, lambda tmp: np.savez_compressed(tmp, **arrays), suffix=".npz")
     return target
 
 

@@ -7,8 +7,6 @@ by the runtime's windowing, and the written file must pass engine.classify.contr
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from engine.errors import ModelError
+from engine.paths import write_atomically
 from engine.classify.contract import Contract, expected_input_shapes, open_model, write_metadata
 from trainer.dataset import Dataset, load, split_protocol
 from trainer.training import MODEL_FILE, RUN_FILE
@@ -110,9 +109,10 @@ def export(run_dir: str | Path, out_path: str | Path, data: str | Path | None = 
 
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=out.name, suffix=".onnx", dir=out.parent)
-    os.close(fd)
-    try:
+    checked: dict[str, float | int] = {}
+
+    def write_checked(tmp: str) -> None:
+        """Save, then run the saved file against Keras; a failed check leaves no file behind."""
         onnx.save(proto, tmp)
         dataset = load(data or run["dataset"])
         inputs = parity_inputs(run, dataset)
@@ -123,9 +123,8 @@ def export(run_dir: str | Path, out_path: str | Path, data: str | Path | None = 
         diff = float(np.max(np.abs(got - want)))
         if not diff <= tolerance:
             raise ModelError(f"{run_dir}: ONNX and Keras outputs differ by {diff:.2e} (> {tolerance:g}) on {len(got)} real inputs; the export is not trusted")
-        os.chmod(tmp, 0o644)  # mkstemp makes owner-only files; a model is meant to be shared
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return ExportResult(out, diff, len(got), out.stat().st_size)
+        checked.update(diff=diff, n=len(got))
+
+    write_atomically(out, write_checked, suffix=".onnx")  # a model is meant to be shared: 0644
+    diff, n_checked = float(checked["diff"]), int(checked["n"])
+    return ExportResult(out, diff, n_checked, out.stat().st_size)

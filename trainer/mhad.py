@@ -10,11 +10,9 @@ else the largest, most confident one.
 from __future__ import annotations
 
 import json
-import os
 import selectors
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,6 +20,7 @@ from typing import TextIO
 
 import numpy as np
 
+from engine.paths import write_atomically
 from engine.errors import DatasetError
 from engine.sources import mhad
 from engine.sources.mhad import ACTIONS, FPS
@@ -118,14 +117,8 @@ def _run_job(backend, job: Job, kinect: int, backend_name: str) -> tuple[str, in
                 return job.id, 0, f"cannot read frame {path}"
             people = tracker.update(backend.estimate(frame, stream=stream, seq=seq), (frame.shape[1], frame.shape[0]))
             out[seq], previous = pick_person(people.keypoints, people.boxes, people.tracks, previous)
-        fd, tmp = tempfile.mkstemp(prefix=Path(job.cache).stem, suffix=".npz", dir=Path(job.cache).parent)
-        os.close(fd)
-        try:
-            np.savez(tmp, keypoints=out, version=np.int64(CACHE_VERSION), backend=np.array(backend_name))
-            os.replace(tmp, job.cache)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        write_atomically(job.cache, lambda tmp: np.savez(tmp, keypoints=out, version=np.int64(CACHE_VERSION),
+                                                         backend=np.array(backend_name)), suffix=".npz")
         return job.id, len(paths), None
     except Exception as exc:  # one bad sequence is reported, the rest goes on
         return job.id, 0, f"{type(exc).__name__}: {exc}"
