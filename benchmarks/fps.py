@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 sys.path.insert(0, str(ROOT))
 
+from engine.framework.endpoints import free_port  # noqa: E402
 from engine.paths import default_model, models_dir  # noqa: E402
 
 FRAME_640 = (480, 640, 3)
@@ -327,7 +328,7 @@ def run(plan: Plan) -> dict:
 
     progress.step("transport ipc:// and tcp://")
     with tempfile.TemporaryDirectory() as tmp:
-        out["transport_ms"] = {"ipc": transport_cost(f"ipc://{tmp}/t"), "tcp": transport_cost(f"tcp://127.0.0.1:{_free_port()}")}
+        out["transport_ms"] = {"ipc": transport_cost(f"ipc://{tmp}/t"), "tcp": transport_cost(f"tcp://127.0.0.1:{free_port()}")}
     progress.step("classifier windows per second")
     out["classifier_windows_per_s"] = classifier_rates(1.0 if plan.quick else 3.0)
     if not plan.quick:
@@ -344,14 +345,6 @@ def run(plan: Plan) -> dict:
     out["configs"] = configs
     out["goals"] = goals(out, cores_used)
     return out
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _brief(summary: dict) -> dict:

@@ -24,7 +24,6 @@ import os
 import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -41,6 +40,7 @@ import zmq
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
+from engine.framework.endpoints import free_port  # noqa: E402
 from engine.paths import default_model  # noqa: E402
 from pipeline_helpers import children_of  # noqa: E402
 from engine.framework.schema import LABELS_TOPIC  # noqa: E402
@@ -77,12 +77,6 @@ def rss_kb(pid: int) -> int | None:
     except OSError:
         return None
     return None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class LabelCounter(threading.Thread):

@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,16 +35,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
+from engine.framework.endpoints import free_port  # noqa: E402
 from engine.paths import default_model  # noqa: E402
 from engine.sources.synthetic import ACTIONS  # noqa: E402
 
 SETUPS = ("baseline", "frames forwarded", "view", "view + client")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Client(threading.Thread):
