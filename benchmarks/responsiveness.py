@@ -1,4 +1,4 @@
-"""How fast the engine reacts: Ctrl-C, a hung stage, a bad model file.
+"""How fast the engine reacts: Ctrl-C, a hung stage, a bad model file, a live source lost.
 
     python benchmarks/responsiveness.py                 # 3 repeats of each
     python benchmarks/responsiveness.py --repeats 5 --json out.json
@@ -6,7 +6,9 @@
 The tests wait for these events with generous deadlines; the timing goals live here:
 - SIGINT to the supervisor's exit with every stage process gone < 3 s;
 - a stage stopped with SIGSTOP reported by the supervisor ("sent no heartbeat") < 5 s;
-- `engine run --model <bad file>` exits with its one-line error < 3 s.
+- `engine run --model <bad file>` exits with its one-line error < 3 s;
+- a live MJPEG stream (served here on 127.0.0.1) down for 3 s: labels again < 6 s after it is back;
+- the same loss with `--exit-on-source-loss`: the engine exits < 10 s after the stream went down.
 The engine is started as users start it (`engine run ...`, real processes, real sockets, 127.0.0.1
 only); each figure is the median and the max over the repeats. Every wait is bounded, and every
 process started here is killed on the way out, even after an error.
@@ -17,14 +19,17 @@ import argparse
 import json
 import os
 import signal
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import cv2
 import zmq
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,12 +39,17 @@ sys.path.insert(0, str(ROOT))
 from engine.framework.endpoints import free_port  # noqa: E402
 from engine.framework.schema import LABELS_TOPIC  # noqa: E402
 from engine.paths import default_model  # noqa: E402
+from engine.sources import synthetic  # noqa: E402
 
 SOURCE = "synthetic:"
 READY_S = 90.0  # first label after start, on a loaded machine
 GIVE_UP_S = 30.0  # any one measured event: well past its goal, so a miss is reported, not waited for
 
-GOALS_S = {"sigint_to_exit": 3.0, "hung_stage_detected": 5.0, "bad_model_exit": 3.0}
+GOALS_S = {"sigint_to_exit": 3.0, "hung_stage_detected": 5.0, "bad_model_exit": 3.0,
+           "labels_after_source_back": 6.0, "exit_on_source_loss": 10.0}
+STREAM_FPS = 10.0
+STREAM_SIZE = (320, 240)  # small frames: blazepose keeps up on a loaded 2-core machine
+DOWN_S = 3.0
 
 
 def engine_cmd(*args: str) -> list[str]:
@@ -79,6 +89,90 @@ def stage_pid(engine_pid: int, module: str) -> int | None:
         if module in argv:
             return pid
     return None
+
+
+class _Server(ThreadingHTTPServer):
+    allow_reuse_address = True  # come_back() binds the same port right after go_down()
+    daemon_threads = True
+
+
+class MjpegStream:
+    """A live network camera: multipart/x-mixed-replace JPEGs of a synthetic person on 127.0.0.1, that can be cut."""
+
+    BOUNDARY = "frameboundary"
+
+    def __init__(self, fps: float = STREAM_FPS, size: tuple[int, int] = STREAM_SIZE) -> None:
+        subject = synthetic.make_subject(9)
+        background = synthetic.background(size, seed=1)
+        self._jpegs = []
+        for keypoints in synthetic.motion(5, subject, 1, fps=fps, size=size)[:60]:
+            frame = background.copy()
+            synthetic.draw_person(frame, keypoints, subject)
+            self._jpegs.append(cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 80])[1].tobytes())
+        self.period_s = 1.0 / fps
+        self.port = 0
+        self._server: _Server | None = None
+        self._up = threading.Event()
+        self._clients: set[socket.socket] = set()
+        self._lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/stream.mjpg"
+
+    def come_back(self) -> None:
+        """Listen (again) on 127.0.0.1:port."""
+        self._server = _Server(("127.0.0.1", self.port), self._handler())
+        self.port = self._server.server_address[1]
+        self._up.set()
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def go_down(self) -> None:
+        """Drop every client and stop listening: new connections are refused."""
+        self._up.clear()
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        with self._lock:
+            for conn in self._clients:
+                try:
+                    conn.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            self._clients.clear()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.0"
+
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - quiet
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802 - the http.server API
+                with owner._lock:
+                    owner._clients.add(self.connection)
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={owner.BOUNDARY}")
+                    self.end_headers()
+                    i, next_t = 0, time.monotonic()
+                    while owner._up.is_set():
+                        jpeg = owner._jpegs[i % len(owner._jpegs)]
+                        self.wfile.write(f"--{owner.BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n".encode())
+                        self.wfile.write(jpeg + b"\r\n")
+                        self.wfile.flush()
+                        i, next_t = i + 1, next_t + owner.period_s
+                        time.sleep(max(0.0, next_t - time.monotonic()))
+                except OSError:
+                    pass  # the client left or go_down() cut the connection
+                finally:
+                    with owner._lock:
+                        owner._clients.discard(self.connection)
+
+        return Handler
 
 
 class Engine:
@@ -199,14 +293,59 @@ def bad_model_exit(tmp: Path) -> float:
     return elapsed
 
 
+def labels_after_source_back(model: str, stream: MjpegStream) -> float:
+    """Seconds from the stream listening again (after DOWN_S down) to the next label."""
+    stream.come_back()
+    engine = Engine("--source", stream.url, "--pose", "blazepose", "--pose-workers", "1", "--model", model, "--duration", "120")
+    try:
+        engine.wait_labels(3, READY_S)
+        stream.go_down()
+        time.sleep(DOWN_S)
+        if engine.proc.poll() is not None:
+            raise RuntimeError("the engine exited while its live source was down")
+        before = engine.labels
+        t_up = time.monotonic()
+        stream.come_back()
+        while engine.labels <= before:
+            if time.monotonic() - t_up > GIVE_UP_S:
+                raise RuntimeError(f"no label within {GIVE_UP_S:.0f} s of the source coming back")
+            time.sleep(0.01)
+        return time.monotonic() - t_up
+    finally:
+        stream.go_down()
+        engine.close()
+
+
+def exit_on_source_loss(model: str, stream: MjpegStream) -> float:
+    """Seconds from the stream going down to the exit of `engine run --exit-on-source-loss`."""
+    stream.come_back()
+    engine = Engine("--source", stream.url, "--pose", "blazepose", "--pose-workers", "1", "--model", model, "--duration", "120",
+                    "--exit-on-source-loss", "--quiet")
+    try:
+        engine.wait_labels(1, READY_S)
+        t0 = time.monotonic()
+        stream.go_down()
+        engine.proc.wait(timeout=GIVE_UP_S)
+        elapsed = time.monotonic() - t0
+        if engine.proc.returncode != 2:
+            raise RuntimeError(f"--exit-on-source-loss ended with code {engine.proc.returncode}, not 2")
+        return elapsed
+    finally:
+        stream.go_down()
+        engine.close()
+
+
 def run(repeats: int, model: str) -> dict:
     times: dict[str, list[float]] = {name: [] for name in GOALS_S}
+    stream = MjpegStream()
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(repeats):
             for name, measure in (("sigint_to_exit", lambda: sigint_to_exit(model)),
                                   ("hung_stage_detected", lambda: hung_stage_detected(model)),
-                                  ("bad_model_exit", lambda: bad_model_exit(Path(tmp)))):
-                print(f"\r{i + 1}/{repeats} {name:<24}", end="", file=sys.stderr, flush=True)
+                                  ("bad_model_exit", lambda: bad_model_exit(Path(tmp))),
+                                  ("labels_after_source_back", lambda: labels_after_source_back(model, stream)),
+                                  ("exit_on_source_loss", lambda: exit_on_source_loss(model, stream))):
+                print(f"\r{i + 1}/{repeats} {name:<26}", end="", file=sys.stderr, flush=True)
                 times[name].append(measure())
     print(file=sys.stderr)
     out: dict = {"cores": os.cpu_count(), "model": Path(model).stem, "source": SOURCE, "repeats": repeats, "seconds": times}
@@ -216,10 +355,11 @@ def run(repeats: int, model: str) -> dict:
 
 
 def table(out: dict) -> str:
-    lines = [f"machine: {out['cores']} cores; source {out['source']}, pose replay, model {out['model']}, {out['repeats']} repeats",
-             "", f"{'event':<24}{'median s':>10}{'max s':>10}"]
+    lines = [f"machine: {out['cores']} cores; model {out['model']}, {out['repeats']} repeats; source {out['source']} with pose replay,",
+             f"  a live MJPEG stream ({STREAM_SIZE[0]}x{STREAM_SIZE[1]} at {STREAM_FPS:.0f} fps, down {DOWN_S:.0f} s) with blazepose",
+             "", f"{'event':<28}{'median s':>10}{'max s':>10}"]
     for name, values in out["seconds"].items():
-        lines.append(f"{name:<24}{statistics.median(values):10.2f}{max(values):10.2f}")
+        lines.append(f"{name:<28}{statistics.median(values):10.2f}{max(values):10.2f}")
     lines += ["", "goals (max over the repeats):"]
     for name, g in out["goals"].items():
         lines.append(f"  {'met ' if g['met'] else 'MISS'} {name}: {g['value']:.2f} (goal < {g['goal_below']})")
