@@ -19,27 +19,25 @@ import argparse
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import cv2
 import zmq
 
 ROOT = Path(__file__).resolve().parents[1]
 
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # the tests' helpers: a stream server, process lookup
 
 from engine.framework.endpoints import free_port  # noqa: E402
 from engine.framework.schema import LABELS_TOPIC  # noqa: E402
 from engine.paths import default_model  # noqa: E402
-from engine.sources import synthetic  # noqa: E402
+from pipeline_helpers import children_of, synthetic_frames  # noqa: E402
+from stream_server import MjpegServer  # noqa: E402
 
 SOURCE = "synthetic:"
 READY_S = 90.0  # first label after start, on a loaded machine
@@ -56,20 +54,6 @@ def engine_cmd(*args: str) -> list[str]:
     """`engine ...` as a user types it: the venv's script when it exists, else the module."""
     script = Path(sys.executable).with_name("engine")
     return [str(script), *args] if script.is_file() else [sys.executable, "-m", "engine.framework.cli", *args]
-
-
-def children_of(pid: int) -> list[int]:
-    """Processes whose parent is `pid` (from /proc)."""
-    kids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                kids.append(int(entry.name))
-    return kids
 
 
 def is_running(pid: int) -> bool:
@@ -89,90 +73,6 @@ def stage_pid(engine_pid: int, module: str) -> int | None:
         if module in argv:
             return pid
     return None
-
-
-class _Server(ThreadingHTTPServer):
-    allow_reuse_address = True  # come_back() binds the same port right after go_down()
-    daemon_threads = True
-
-
-class MjpegStream:
-    """A live network camera: multipart/x-mixed-replace JPEGs of a synthetic person on 127.0.0.1, that can be cut."""
-
-    BOUNDARY = "frameboundary"
-
-    def __init__(self, fps: float = STREAM_FPS, size: tuple[int, int] = STREAM_SIZE) -> None:
-        subject = synthetic.make_subject(9)
-        background = synthetic.background(size, seed=1)
-        self._jpegs = []
-        for keypoints in synthetic.motion(5, subject, 1, fps=fps, size=size)[:60]:
-            frame = background.copy()
-            synthetic.draw_person(frame, keypoints, subject)
-            self._jpegs.append(cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 80])[1].tobytes())
-        self.period_s = 1.0 / fps
-        self.port = 0
-        self._server: _Server | None = None
-        self._up = threading.Event()
-        self._clients: set[socket.socket] = set()
-        self._lock = threading.Lock()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/stream.mjpg"
-
-    def come_back(self) -> None:
-        """Listen (again) on 127.0.0.1:port."""
-        self._server = _Server(("127.0.0.1", self.port), self._handler())
-        self.port = self._server.server_address[1]
-        self._up.set()
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-
-    def go_down(self) -> None:
-        """Drop every client and stop listening: new connections are refused."""
-        self._up.clear()
-        server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        with self._lock:
-            for conn in self._clients:
-                try:
-                    conn.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-            self._clients.clear()
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.0"
-
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - quiet
-                pass
-
-            def do_GET(self) -> None:  # noqa: N802 - the http.server API
-                with owner._lock:
-                    owner._clients.add(self.connection)
-                try:
-                    self.send_response(200)
-                    self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={owner.BOUNDARY}")
-                    self.end_headers()
-                    i, next_t = 0, time.monotonic()
-                    while owner._up.is_set():
-                        jpeg = owner._jpegs[i % len(owner._jpegs)]
-                        self.wfile.write(f"--{owner.BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n".encode())
-                        self.wfile.write(jpeg + b"\r\n")
-                        self.wfile.flush()
-                        i, next_t = i + 1, next_t + owner.period_s
-                        time.sleep(max(0.0, next_t - time.monotonic()))
-                except OSError:
-                    pass  # the client left or go_down() cut the connection
-                finally:
-                    with owner._lock:
-                        owner._clients.discard(self.connection)
-
-        return Handler
 
 
 class Engine:
@@ -293,7 +193,7 @@ def bad_model_exit(tmp: Path) -> float:
     return elapsed
 
 
-def labels_after_source_back(model: str, stream: MjpegStream) -> float:
+def labels_after_source_back(model: str, stream: MjpegServer) -> float:
     """Seconds from the stream listening again (after DOWN_S down) to the next label."""
     stream.come_back()
     engine = Engine("--source", stream.url, "--pose", "blazepose", "--pose-workers", "1", "--model", model, "--duration", "120")
@@ -316,7 +216,7 @@ def labels_after_source_back(model: str, stream: MjpegStream) -> float:
         engine.close()
 
 
-def exit_on_source_loss(model: str, stream: MjpegStream) -> float:
+def exit_on_source_loss(model: str, stream: MjpegServer) -> float:
     """Seconds from the stream going down to the exit of `engine run --exit-on-source-loss`."""
     stream.come_back()
     engine = Engine("--source", stream.url, "--pose", "blazepose", "--pose-workers", "1", "--model", model, "--duration", "120",
@@ -337,7 +237,8 @@ def exit_on_source_loss(model: str, stream: MjpegStream) -> float:
 
 def run(repeats: int, model: str) -> dict:
     times: dict[str, list[float]] = {name: [] for name in GOALS_S}
-    stream = MjpegStream()
+    images, _ = synthetic_frames(60, action=5, size=STREAM_SIZE)
+    stream = MjpegServer(images, fps=STREAM_FPS, max_seconds=3600.0)  # a live camera of a waving person that can be cut
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(repeats):
             for name, measure in (("sigint_to_exit", lambda: sigint_to_exit(model)),
