@@ -241,6 +241,7 @@ def train(
             best_history = first_history
             if not cfg.refit:
                 os.replace(out / _CANDIDATE_FILE, out / MODEL_FILE)
+    (out / _CANDIDATE_FILE).unlink(missing_ok=True)  # a losing grid point's model, when there was no refit
     unknown_below = choose_threshold(best_oof[0], best_oof[1], unknown_ids) if best_oof is not None else 0.0
     epoch_count = max(1, int(np.median(best_epochs)))
     contract = contract_of(best_config)
