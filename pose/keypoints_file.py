@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
@@ -39,13 +39,13 @@ from pose.base import People, PoseError
 from pose.coco import N_JOINTS
 
 FORMAT_VERSION = 1
-_SUFFIXES = (".npz", ".jsonl")
+SUFFIXES = (".npz", ".jsonl")  # the formats, by file name extension
 _NPZ_KEYS = ("streams", "frame_stream", "frame_seq", "frame_start", "frame_count", "keypoints", "boxes", "tracks")
 
 
 def _format_of(path: Path) -> str:
     suffix = path.suffix.lower()
-    if suffix not in _SUFFIXES:
+    if suffix not in SUFFIXES:
         raise PoseError(f"keypoints file {path}: unknown format {suffix or '(none)'!r}, name it *.npz or *.jsonl")
     return suffix
 
@@ -93,7 +93,7 @@ class KeypointsWriter:
             return
         arrays = _pack(self._frames)
         # Write next to the target and rename: a reader never sees half a file.
-        fd, tmp = tempfile.mkstemp(prefix=self.path.name + ".", suffix=".tmp", dir=self.path.parent or ".")
+        fd, tmp = _create_temporary(self.path)
         try:
             with os.fdopen(fd, "wb") as f:
                 np.savez(f, **arrays)
@@ -108,6 +108,22 @@ class KeypointsWriter:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
+
+
+def _create_temporary(target: Path) -> tuple[int, str]:
+    """A new file next to `target`, with the mode any other output gets (0666 less the umask, 0644 usually).
+
+    mkstemp would make it 0600, and the rename would carry that over: a keypoints file would then
+    be private while the labels and video of the same run are not. Keypoints hold no secrets.
+    """
+    folder = target.parent if str(target.parent) else Path(".")
+    for _ in range(100):
+        tmp = folder / f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), str(tmp)
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name next to {target}")
 
 
 def _pack(frames: list[tuple[str, int, People]]) -> dict[str, np.ndarray]:

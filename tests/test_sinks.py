@@ -114,7 +114,7 @@ def test_keypoints_file_replays_to_the_same_labels(model: Path, clip: tuple[Path
     assert [key(label) for label in again.labels] == [key(label) for label in first.labels]
 
 
-def test_unwritable_paths_are_one_line_each_and_the_run_goes_on(model: Path, tmp_path: Path) -> None:
+def test_unwritable_paths_are_refused_before_the_run(model: Path, tmp_path: Path) -> None:
     a_file = tmp_path / "a_file"
     a_file.write_text("not a folder")
     missing = tmp_path / "no" / "such" / "folder"
@@ -122,14 +122,10 @@ def test_unwritable_paths_are_one_line_each_and_the_run_goes_on(model: Path, tmp
                     "--record", str(missing / "out.mp4"), "--labels-out", str(a_file / "labels.jsonl"),
                     "--keypoints-out", str(missing / "kp.npz"))
     code, _, err = engine.wait(timeout=120)
-    assert code == 0, err
-    assert len(engine.labels) > 20  # the pipeline kept publishing
-    for path, flag in ((missing / "out.mp4", "--record"), (a_file / "labels.jsonl", "--labels-out"),
-                       (missing / "kp.npz", "--keypoints-out")):
-        lines = [line for line in err.splitlines() if str(path) in line]
-        assert len(lines) == 1, err
-        assert lines[0].startswith("warning: ") and flag in lines[0] and "run goes on" in lines[0]
-    assert "Traceback" not in err and not missing.exists()
+    assert code == 2, err
+    assert err.splitlines() == [f"error: video file {missing / 'out.mp4'}: folder {missing} does not exist; "
+                                f"create it with mkdir -p {missing} or choose another path with --record"]
+    assert engine.labels == [] and not missing.exists()
 
 
 def test_disk_full_stops_one_file_not_the_run(model: Path) -> None:

@@ -8,7 +8,6 @@ host never use CURVE: they live in a private (0700) run directory.
 """
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +17,10 @@ from zmq.auth.thread import ThreadAuthenticator
 
 from engine.errors import ConfigError
 from engine.framework.endpoints import is_tcp
+from engine.paths import write_atomically
+
+PUBLIC_MODE = 0o644  # a public key is meant to be handed out
+SECRET_MODE = 0o600  # a secret key is readable by its owner only, from the moment it exists
 
 _authenticators: dict[int, ThreadAuthenticator] = {}
 
@@ -35,18 +38,38 @@ class CurveKeys:
         return self.folder / "authorized"
 
 
+def certificate_text(public_key: bytes, secret_key: bytes | None = None) -> str:
+    """A key file in ZeroMQ's certificate format (what zmq.auth.load_certificate reads)."""
+    kind = "Secret" if secret_key else "Public"
+    lines = [f"#   ZeroMQ CURVE {kind} Certificate, written by `engine keys generate`",
+             *(["#   Keep it to yourself: anyone holding it can pose as its owner."] if secret_key else []),
+             "", "metadata", "curve", f'    public-key = "{public_key.decode("ascii")}"']
+    if secret_key:
+        lines.append(f'    secret-key = "{secret_key.decode("ascii")}"')
+    return "\n".join(lines) + "\n"
+
+
+def _write_key(path: Path, text: str, mode: int) -> None:
+    """Write a key file atomically with `mode` set before it appears (a secret is never world-readable, even briefly)."""
+    write_atomically(path, lambda tmp: Path(tmp).write_text(text, encoding="ascii"), mode=mode)
+
+
 def generate_keys(folder: str | Path) -> Path:
-    """Write a server and a client key pair, and authorize the client; returns the folder."""
+    """Write a server and a client key pair, and authorize the client; returns the folder.
+
+    Public keys (`*.key`) are 0644, secret keys (`*.key_secret`) 0600; the folder is 0700.
+    """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     folder.chmod(0o700)
-    for name in ("server", "client"):
-        for suffix in (".key", ".key_secret"):
-            (folder / f"{name}{suffix}").unlink(missing_ok=True)
-        zmq.auth.create_certificates(str(folder), name)
     authorized = folder / "authorized"
     authorized.mkdir(exist_ok=True)
-    shutil.copy(folder / "client.key", authorized / "client.key")
+    for name in ("server", "client"):
+        public, secret = zmq.curve_keypair()
+        _write_key(folder / f"{name}.key", certificate_text(public), PUBLIC_MODE)
+        _write_key(folder / f"{name}.key_secret", certificate_text(public, secret), SECRET_MODE)
+        if name == "client":
+            _write_key(authorized / "client.key", certificate_text(public), PUBLIC_MODE)
     return folder
 
 
