@@ -91,3 +91,114 @@ def format_label(label: Mapping[str, Any]) -> str:
     """The one line `engine run` and `engine listen` print per label."""
     return (f"{label['stream']} track {label['track']} frames {label['seq_from']}-{label['seq_to']}: "
             f"{label['label']} ({float(label['score']):.2f})")
+
+
+# --- status reports (stage -> supervisor) ---------------------------------------------------------
+# Every stage pushes a msgpack map to the supervisor twice a second (engine.framework.stagekit). The
+# supervisor does arithmetic on these values and prints them: one wrong type in one field must cost
+# that one report, never the supervisor. Each field's check is in STATUS_FIELDS; fields not in it are
+# dropped (a newer stage may say more than this supervisor reads).
+MAX_STATUS_BYTES = 256 * 1024
+MAX_STATUS_ITEMS = 4096  # entries of any list or map in a report
+MAX_STATUS_TEXT = 4096  # characters of any string in a report
+MAX_COUNT = (1 << 63) - 1
+
+
+class BadStatus(ValueError):
+    """A status report that is not msgpack, lacks the stage's identity, or has a field of the wrong type or range."""
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_COUNT
+
+
+def _is_rate(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+
+
+def _is_text(value: object) -> bool:
+    return isinstance(value, str) and len(value) <= MAX_STATUS_TEXT
+
+
+def _is_texts(value: object) -> bool:
+    return isinstance(value, list) and len(value) <= MAX_STATUS_ITEMS and all(_is_text(v) for v in value)
+
+
+def _map_of(check: Any) -> Any:
+    def is_map(value: object) -> bool:
+        return (isinstance(value, dict) and len(value) <= MAX_STATUS_ITEMS
+                and all(_is_text(k) and check(v) for k, v in value.items()))
+    return is_map
+
+
+def _is_workers(value: object) -> bool:
+    return isinstance(value, dict) and set(value) == {"local", "remote"} and all(_is_count(v) for v in value.values())
+
+
+@dataclass(frozen=True)
+class StatusField:
+    """One status report field: its check and, for the error line, what it must be."""
+
+    check: Any  # Callable[[object], bool]
+    expected: str
+
+
+_COUNT = StatusField(_is_count, "a non-negative integer")
+_RATE = StatusField(_is_rate, "a finite non-negative number")
+_FLAG = StatusField(lambda v: isinstance(v, bool), "true or false")
+_TEXT = StatusField(_is_text, f"a string of at most {MAX_STATUS_TEXT} characters")
+_TEXTS = StatusField(_is_texts, "a list of strings")
+_COUNTS = StatusField(_map_of(_is_count), "a map of string to non-negative integer")
+_RATES = StatusField(_map_of(_is_rate), "a map of string to finite non-negative number")
+_REASONS = StatusField(_map_of(_is_text), "a map of string to string")
+
+# Field name -> check, for every field any stage reports (stages/*.py, StageMeter.fields()).
+STATUS_FIELDS: dict[str, StatusField] = {
+    # identity (required: STATUS_IDENTITY)
+    "stage": _TEXT, "worker": _COUNT, "pid": _COUNT, "t_ns": _COUNT,
+    # every stage's meter
+    "frames": _COUNT, "rate": _RATE, "ms_per_frame": _RATE, "t_first_ns": _COUNT, "t_last_ns": _COUNT,
+    "malformed": _COUNT, "say": _TEXTS, "ready": _FLAG,
+    # capture
+    "dropped": _COUNT, "started": _TEXTS, "ended": _TEXTS, "live": _FLAG, "done": _FLAG, "position": _COUNTS,
+    "reconnecting": _TEXTS, "lost_announced": _COUNT, "source_errors": _REASONS,
+    "workers": StatusField(_is_workers, "a map {local: count, remote: count}"),
+    # pose
+    "backend": _TEXT, "remote": _FLAG,
+    # render
+    "queue": _COUNT, "lost": _COUNT, "late": _COUNT, "people_frames": _COUNT,
+    # classify
+    "labels": _COUNT, "label_rate": _RATE, "latency_ms": _RATES, "frame_latency_ms": _RATES,
+    "frames_by_stream": _COUNTS, "stream_lengths": _COUNTS, "out_of_order": _COUNT, "gaps": _COUNT, "model": _TEXT,
+    # sink, view
+    "missed": _COUNT, "backlog_mb": _RATE, "url": _TEXT,
+}
+STATUS_IDENTITY: tuple[str, ...] = ("stage", "worker", "pid")
+
+
+def decode_status(raw: bytes) -> dict:
+    """The checked report in one status message: known fields only, each of its type and range.
+
+    Raises BadStatus naming the first bad field; the supervisor counts it and drops the report.
+    """
+    if len(raw) > MAX_STATUS_BYTES:
+        raise BadStatus(f"status report of {len(raw)} bytes over the {MAX_STATUS_BYTES} limit")
+    try:
+        report = msgpack.unpackb(raw, raw=False, max_str_len=MAX_STATUS_BYTES, max_bin_len=MAX_STATUS_BYTES,
+                                 max_array_len=MAX_STATUS_ITEMS, max_map_len=MAX_STATUS_ITEMS)
+    except Exception as exc:  # msgpack raises several unrelated types on bad input
+        raise BadStatus(f"status report is not msgpack: {type(exc).__name__}") from None
+    if not isinstance(report, dict):
+        raise BadStatus("status report is not a map")
+    missing = [k for k in STATUS_IDENTITY if k not in report]
+    if missing:
+        raise BadStatus(f"status report lacks {missing[0]!r}")
+    checked = {}
+    for name, value in report.items():
+        spec = STATUS_FIELDS.get(name) if isinstance(name, str) else None
+        if spec is None:
+            continue
+        if not spec.check(value):
+            raise BadStatus(f"status field {name}={value!r:.80} must be {spec.expected}")
+        checked[name] = value
+    return checked

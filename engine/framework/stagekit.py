@@ -6,12 +6,15 @@ plumbing out of those loops.
 from __future__ import annotations
 
 import ctypes
+import mmap
 import os
 import signal
+import struct
 import sys
 import time
 from collections import deque
 from collections.abc import Callable
+from pathlib import Path
 
 import msgpack
 import numpy as np
@@ -82,13 +85,65 @@ class RollingStats:
         return {"p50": float(p50), "p95": float(p95), "p99": float(p99)}
 
 
+_TALLY_FORMAT = "<q"
+
+
+def tally_path(status_endpoint: str, stage: str, worker: int, pid: int) -> Path | None:
+    """Where a stage process on this host keeps its frame count: beside the supervisor's ipc status socket."""
+    if not status_endpoint.startswith("ipc://"):
+        return None  # a stage on another host: its reports are all there is
+    return Path(status_endpoint[len("ipc://"):]).parent / f"tally.{stage}.{worker}.{pid}"
+
+
+class FrameTally:
+    """A stage's frame count in a small shared file, written at every frame.
+
+    A status report is up to half a second old when a stage is killed: the frames it handled
+    since would vanish from the run's totals. The file outlives the process, so the supervisor
+    reads the exact count of a dead incarnation (`read_tally`).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        with open(path, "wb") as f:
+            f.write(struct.pack(_TALLY_FORMAT, 0))
+        with open(path, "r+b") as f:
+            self._map = mmap.mmap(f.fileno(), struct.calcsize(_TALLY_FORMAT))
+
+    def set(self, frames: int) -> None:
+        struct.pack_into(_TALLY_FORMAT, self._map, 0, frames)
+
+
+def read_tally(path: Path) -> int | None:
+    """The count a (dead) stage left in its tally file, or None without one; the file is removed."""
+    try:
+        data = path.read_bytes()
+        path.unlink()
+    except OSError:
+        return None
+    if len(data) != struct.calcsize(_TALLY_FORMAT):
+        return None
+    return struct.unpack(_TALLY_FORMAT, data)[0]
+
+
+# The process's tally: one stage per process, one meter counting its frames (StageMeter).
+_tally: FrameTally | None = None
+
+
 class StatusReporter:
     """Pushes a small msgpack map to the supervisor twice a second; never blocks the stage."""
 
     def __init__(self, ctx: zmq.Context, endpoint: str | None, stage: str, worker: int = 0) -> None:
+        global _tally
         self.stage, self.worker = stage, worker
         self._sock = None
         self._next = 0.0
+        path = tally_path(endpoint, stage, worker, os.getpid()) if endpoint else None
+        if path is not None and _tally is None:
+            try:
+                _tally = FrameTally(path)
+            except OSError:
+                pass  # no shared file: the supervisor falls back on the last report
         if endpoint:
             self._sock = ctx.socket(zmq.PUSH)
             self._sock.setsockopt(zmq.LINGER, 200)
@@ -186,6 +241,8 @@ class StageMeter:
         self.t_first_ns = self.t_first_ns or now
         self.t_last_ns = now
         self.rolling.add(now, latency_ms)
+        if _tally is not None:
+            _tally.set(self.frames)
 
     def fields(self) -> dict:
         return {

@@ -7,6 +7,7 @@ status line, end-of-source detection and hang/crash handling.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import signal
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TextIO
 
-import msgpack
+import numpy as np
 import zmq
 
 from engine.classify.contract import load_contract
@@ -29,14 +30,14 @@ from engine.framework import transport
 from engine.framework.config import RunOptions
 from engine.framework.endpoints import connectable, is_loopback
 from engine.framework.options import to_argv
-from engine.framework.schema import LABELS_TOPIC, BadLabel, decode_label, format_label
+from engine.framework.schema import LABELS_TOPIC, BadLabel, BadStatus, decode_label, decode_status, format_label
 from engine.framework.security import CurveKeys, load_keys
 from engine.framework.stage_options import (
     FRAMES_PER_WORKER, REORDER_CAPACITY, CaptureOptions, ClassifyStageOptions, PoseStageOptions, RenderOptions,
     SinkOptions, StageOptions, ViewStageOptions,
 )
-from engine.framework.stagekit import FATAL_EXIT_CODES
-from engine.sources import parse_source, probe
+from engine.framework.stagekit import FATAL_EXIT_CODES, LABELS_HWM, read_tally, tally_path
+from engine.sources import open_streams, parse_source, probe
 from pose import BACKENDS  # names only: backends load inside the pose workers
 
 SHUTDOWN_GRACE_S = 1.5
@@ -69,9 +70,15 @@ class StageProcess:
     recent_crashes: deque = field(default_factory=deque)
     carried: dict[str, float] = field(default_factory=dict)
     carried_streams: dict[str, int] = field(default_factory=dict)  # frames per stream of earlier incarnations
+    unreported: int = 0  # frames earlier incarnations handled after their last report (from their tally)
     started_at: float = 0.0
     last_report: float | None = None
     hung: int = 0
+
+    def silent(self, now: float) -> bool:
+        """True while the running process has reported before but not for HANG_S: its last rate is stale."""
+        return (self.proc is not None and self.proc.poll() is None and self.last_report is not None
+                and now - self.last_report > HANG_S)
 
     def start(self, resume: str | None = None) -> None:
         """Start (or restart) the process; `resume` is a restarted capture's position (CaptureOptions.resume)."""
@@ -107,6 +114,9 @@ class Supervisor:
         self._sink_progress: tuple | None = None  # (frames, streams ended) last reported by the sink
         self._sink_moved = 0.0
         self.elapsed_s = 0.0
+        self.malformed_status = 0  # status reports dropped: not msgpack, unknown stage, a field of a wrong type or range
+        self.labels_received = 0  # labels this supervisor received as a subscriber: the run's label count
+        self._said_errors: dict[str, str] = {}  # the reason last printed per reconnecting source
 
     @property
     def _by_report_key(self) -> dict[tuple[str, int], StageProcess]:
@@ -215,16 +225,19 @@ class Supervisor:
         try:
             self._plan(backend)
             transport.bind(status_sock, self.status_endpoint, "status")
-            if self.options.print_labels and not self.options.quiet:
-                labels_sock = ctx.socket(zmq.SUB)
-                labels_sock.setsockopt(zmq.SUBSCRIBE, LABELS_TOPIC)
-                transport.connect(labels_sock, self.labels_endpoint, "label printer", self.keys)
+            # Always subscribed, printing or not: the run's label count is what a subscriber received,
+            # not what a classifier said in its last report before it was killed.
+            labels_sock = ctx.socket(zmq.SUB)
+            labels_sock.setsockopt(zmq.SUBSCRIBE, LABELS_TOPIC)
+            labels_sock.setsockopt(zmq.RCVHWM, LABELS_HWM)
+            transport.connect(labels_sock, self.labels_endpoint, "label counter", self.keys)
             for stage in self.stages:
                 if stage.key == "capture":
                     self._wait_for_downstream(status_sock)
                 stage.start()
             code = self._watch(status_sock, labels_sock)
             self._shutdown()
+            self._take_last_labels(labels_sock)
             self._finish(status_sock)
             return code
         finally:
@@ -251,16 +264,13 @@ class Supervisor:
             if status_sock in events:
                 self._drain_status(status_sock)
             if labels_sock is not None and labels_sock in events:
-                self._print_labels(labels_sock)
+                self._take_labels(labels_sock)
             self._check_processes()
             now = time.monotonic()
             if self.options.duration and now - t0 >= self.options.duration:
                 break
             if self._source_finished():
                 self._drain_status(status_sock)
-                if labels_sock is not None:
-                    time.sleep(0.05)
-                    self._print_labels(labels_sock)
                 break
             if now >= next_status:
                 next_status = now + STATUS_PERIOD_S
@@ -274,6 +284,8 @@ class Supervisor:
         self._drain_status(status_sock)
         if not self.options.quiet:
             print(self.status_line(self.elapsed_s, final=True), file=self.err, flush=True)
+        if self.labels_received == 0 and (not self.stop_requested or self.counters(("capture", 0)).get("frames", 0)):
+            print(f"no labels: {self.why_no_labels()}", file=self.err, flush=True)
         if self.options.summary:
             Path(self.options.summary).write_text(json.dumps(self.summary(), indent=2))
 
@@ -283,23 +295,46 @@ class Supervisor:
                 raw = sock.recv(zmq.NOBLOCK)
             except zmq.Again:
                 return
-            try:
-                report = msgpack.unpackb(raw, raw=False)
-                key = (str(report["stage"]), int(report["worker"]))
-            except Exception:
-                continue
-            stage = self._by_report_key.get(key)
-            if stage is not None:
-                if stage.proc is None or report.get("pid") != stage.proc.pid:
-                    continue  # sent by an incarnation that has since died
-                stage.last_report = time.monotonic()
-            self.reports[key] = {**self.reports.get(key, {}), **report}
-            if key[0] == "classify":
-                self.ended.update(report.get("ended", []))
-            for line in report.get("say", [])[:16]:  # a stage's one-off line for the user (viewer URL, unwritable file)
-                print(str(line)[:500], file=self.err, flush=True)
+            self._take_report(raw)
 
-    def _print_labels(self, sock: zmq.Socket) -> None:
+    def _take_report(self, raw: bytes) -> None:
+        """One status message: checked field by field (schema.STATUS_FIELDS); a bad one is counted and dropped."""
+        try:
+            report = decode_status(raw)
+        except BadStatus:
+            self.malformed_status += 1
+            return
+        key = (report["stage"], report["worker"])
+        stage = self._by_report_key.get(key)
+        if stage is None:
+            self.malformed_status += 1  # no stage of this run has that name and worker number
+            return
+        if stage.proc is None or report["pid"] != stage.proc.pid:
+            return  # sent by an incarnation that has since died
+        stage.last_report = time.monotonic()
+        self.reports[key] = {**self.reports.get(key, {}), **report}
+        if key[0] == "classify":
+            self.ended.update(report.get("ended", []))
+        if key == ("capture", 0):
+            self._say_source_errors(report)
+        for line in report.get("say", [])[:16]:  # a stage's one-off line for the user (viewer URL, unwritable file)
+            print(line[:500], file=self.err, flush=True)
+
+    def _say_source_errors(self, capture: dict) -> None:
+        """Why a live source is reconnecting: once per source and reason, not with every status line."""
+        errors = capture.get("source_errors")
+        if errors is None:
+            return
+        for source, reason in errors.items():
+            if self._said_errors.get(source) != reason and not self.options.quiet:
+                print(f"source {source} lost: {reason[:500]}; reconnecting with back-off", file=self.err, flush=True)
+            self._said_errors[source] = reason
+        for source in set(self._said_errors) - set(errors):
+            del self._said_errors[source]  # back: a later loss is news again
+
+    def _take_labels(self, sock: zmq.Socket) -> None:
+        """Count (and print, unless asked not to) every label waiting on the subscriber socket."""
+        show = self.options.print_labels and not self.options.quiet
         while True:
             try:
                 label = decode_label(sock.recv_multipart(zmq.NOBLOCK))
@@ -307,7 +342,14 @@ class Supervisor:
                 return
             except BadLabel:
                 continue  # not a label (another program publishing on this endpoint): skipped, as `listen` does
-            print(format_label(label), file=self.out, flush=True)
+            self.labels_received += 1
+            if show:
+                print(format_label(label), file=self.out, flush=True)
+
+    def _take_last_labels(self, sock: zmq.Socket | None, quiet_s: float = 0.3) -> None:
+        """After the stages stopped: the labels still on their way, until none came for `quiet_s`."""
+        while sock is not None and sock.poll(int(quiet_s * 1000)):
+            self._take_labels(sock)
 
     def _source_finished(self) -> bool:
         capture = self.reports.get(("capture", 0), {})
@@ -374,11 +416,27 @@ class Supervisor:
             if not self.options.quiet:
                 print(f"restarting {stage.key} (exit code {code})", file=self.err, flush=True)
             last = self.reports.pop(stage.report_key, {})
-            for name in CARRIED:
-                stage.carried[name] = stage.carried.get(name, 0) + last.get(name, 0)
+            self._carry(stage, last)
             for stream, count in last.get("frames_by_stream", {}).items():
                 stage.carried_streams[stream] = stage.carried_streams.get(stream, 0) + count
             stage.start(self._resume(stage, last))
+
+    def _carry(self, stage: StageProcess, last: dict) -> None:
+        """Add a dead incarnation's counters to the run's: its exact frame count, none counted twice."""
+        assert stage.proc is not None and self.run_dir is not None
+        path = tally_path(self.status_endpoint, stage.report_key[0], stage.report_key[1], stage.proc.pid)
+        tally = read_tally(path) if path is not None else None
+        reported = last.get("frames", 0)
+        for name in CARRIED:
+            stage.carried[name] = stage.carried.get(name, 0) + last.get(name, 0)
+        if stage.report_key == ("capture", 0) and not last.get("live"):
+            # The new capture re-sends RESUME_MARGIN frames before each stream's reported position,
+            # and every frame after it: the dead one's count up to where the new one resumes.
+            position = last.get("position", {})
+            stage.carried["frames"] -= sum(min(RESUME_MARGIN, n) for n in position.values())
+        elif tally is not None and tally > reported:
+            stage.carried["frames"] += tally - reported  # handled after its last report, before it died
+            stage.unreported += tally - reported
 
     def _check_heartbeat(self, stage: StageProcess, now: float) -> None:
         """Kill a stage that is alive but silent (stopped reading, deadlocked); it is then restarted."""
@@ -425,71 +483,184 @@ class Supervisor:
                 proc.wait()
 
     # --- reporting -----------------------------------------------------------------------
-    def _lost(self, classify: dict, capture: dict, render: dict) -> int:
-        """Frames that never reached the classifier.
+    def _lost(self) -> int:
+        """Frames a stage held when it died: never a frame a live capture dropped (that is `dropped`).
 
-        While streams run: the classifier's sequence gaps, less what a live capture dropped on
-        purpose. For ended streams: their length less the frames classified, counted across
-        classifier restarts (frames in flight when a stage died show up here).
+        Render counts what dead pose workers and its own dead incarnations held (capture's notices);
+        what a dead classifier held shows on the render-classify link: its sequence gaps, or for
+        ended streams their length (frames render sent) less the frames classified, across
+        classifier restarts, counting what a dead incarnation handled after its last report.
         """
-        running = max(int(render.get("lost", 0)), int(classify.get("gaps", 0)) - int(capture.get("dropped", 0)))
+        classify = self.counters(("classify", 0))
         stage = self._by_report_key.get(("classify", 0))
-        lengths = self.reports.get(("classify", 0), {}).get("stream_lengths", {})
-        seen = dict(self.reports.get(("classify", 0), {}).get("frames_by_stream", {}))
+        current = self.reports.get(("classify", 0), {})
+        seen = dict(current.get("frames_by_stream", {}))
         for stream, count in (stage.carried_streams if stage else {}).items():
             seen[stream] = seen.get(stream, 0) + count
-        ended = sum(max(0, int(n) - seen.get(stream, 0)) for stream, n in lengths.items())
-        return max(running, ended)
+        missing = sum(max(0, n - seen.get(stream, 0)) for stream, n in current.get("stream_lengths", {}).items())
+        link = max(classify.get("gaps", 0), missing - (stage.unreported if stage else 0))
+        return self.counters(("render", 0)).get("lost", 0) + max(0, link)
+
+    def _is_silent(self, key: tuple[str, int]) -> bool:
+        stage = self._by_report_key.get(key)
+        return stage is not None and stage.silent(time.monotonic())
+
+    def _rate(self, key: tuple[str, int], name: str = "rate") -> float:
+        """A stage's last reported rate, or 0 while it is silent: a hung stage does no work."""
+        return 0.0 if self._is_silent(key) else self.reports.get(key, {}).get(name, 0.0)
+
+    def _hung_tag(self, key: tuple[str, int]) -> str:
+        return " HUNG" if self._is_silent(key) else ""
+
+    def _pose_workers(self) -> str:
+        """`pose x2`, or `pose 2+1 remote` when capture says remote workers are connected."""
+        workers = self.reports.get(("capture", 0), {}).get("workers")
+        if workers is None:
+            return f"pose x{sum(1 for key in self.reports if key[0] == 'pose')}"
+        if workers["remote"]:
+            return f"pose {workers['local']}+{workers['remote']} remote"
+        return f"pose x{workers['local']}"
 
     def status_line(self, elapsed_s: float, final: bool = False) -> str:
         cap, ren, cls = self.counters(("capture", 0)), self.counters(("render", 0)), self.counters(("classify", 0))
-        poses = [self.counters(key) for key in self.reports if key[0] == "pose"]
-        pose_rate = sum(p.get("rate", 0.0) for p in poses)
-        pose_ms = max((p.get("ms_per_frame", 0.0) for p in poses), default=0.0)
+        pose_keys = [key for key in self.reports if key[0] == "pose"]
+        pose_rate = sum(self._rate(key) for key in pose_keys)
+        pose_ms = max((self.reports[key].get("ms_per_frame", 0.0) for key in pose_keys), default=0.0)
+        pose_hung = sum(1 for key in pose_keys if self._is_silent(key))
         in_flight = max(0, cap.get("frames", 0) - cls.get("frames", 0))
         lat = cls.get("latency_ms") or {}
         restarts = sum(s.restarts for s in self.stages)
-        malformed = sum(self.counters(key).get("malformed", 0) for key in self.reports)
+        malformed = sum(self.counters(key).get("malformed", 0) for key in self.reports) + self.malformed_status
         reconnecting = cap.get("reconnecting") or []
         head = "done" if final else f"{elapsed_s:5.1f}s"
+        capture, render, classify = ("capture", 0), ("render", 0), ("classify", 0)
         return (
-            f"[{head}] capture {cap.get('rate', 0.0):5.1f} fps drop {cap.get('dropped', 0)}"
+            f"[{head}] capture {self._rate(capture):5.1f} fps{self._hung_tag(capture)} drop {cap.get('dropped', 0)}"
             + (f" RECONNECTING {', '.join(reconnecting)}" if reconnecting else "")
-            + f" | pose x{len(poses)} {pose_rate:5.1f} fps {pose_ms:.1f} ms"
-            f" | render {ren.get('rate', 0.0):5.1f} fps q {ren.get('queue', 0)}"
-            f" | classify {cls.get('rate', 0.0):5.1f} fps {cls.get('label_rate', 0.0):4.1f} labels/s"
+            + f" | {self._pose_workers()} {pose_rate:5.1f} fps {pose_ms:.1f} ms" + (f" {pose_hung} HUNG" if pose_hung else "")
+            + f" | render {self._rate(render):5.1f} fps{self._hung_tag(render)} q {ren.get('queue', 0)}"
+            f" | classify {self._rate(classify):5.1f} fps{self._hung_tag(classify)}"
+            f" {self._rate(classify, 'label_rate'):4.1f} labels/s"
             f" | in flight {in_flight} | latency p50 {lat.get('p50', 0):.0f} p95 {lat.get('p95', 0):.0f} ms"
-            f" | frames {cls.get('frames', 0)} labels {cls.get('labels', 0)} lost {self._lost(cls, cap, ren)}"
+            f" | frames {cls.get('frames', 0)} labels {self.labels_received} lost {self._lost()}"
             f" | pose={self.backend} model={self.model_name} restarts {restarts}"
             + (f" malformed {malformed}" if malformed else "")
         )
 
     def summary(self) -> dict:
-        """What a benchmark or a user's script wants after a run, from the stages' last reports."""
+        """What a benchmark or a user's script wants after a run, from the stages' last reports.
 
-        def stage_fields(report: dict) -> dict:
+        `labels` is what this supervisor received as a subscriber; `frames` and `lost` count
+        across restarts (a dead incarnation's frames from its tally, not its last report).
+        """
+
+        def stage_fields(key: tuple[str, int]) -> dict:
+            report = self.reports[key]  # the running incarnation's rate; frames of all of them
             span_s = (report.get("t_last_ns", 0) - report.get("t_first_ns", 0)) / 1e9
             frames = report.get("frames", 0)
             return {
-                "frames": frames, "fps": (frames - 1) / span_s if frames > 1 and span_s > 0 else 0.0,
-                "ms_per_frame": report.get("ms_per_frame", 0.0),
+                "frames": self.counters(key).get("frames", 0),
+                "fps": (frames - 1) / span_s if frames > 1 and span_s > 0 else 0.0,
+                "ms_per_frame": report.get("ms_per_frame", 0.0), "rate": self._rate(key), "hung": self._is_silent(key),
             }
 
-        per_stage = {f"{stage}.{worker}" if stage == "pose" else stage: stage_fields(self.reports[(stage, worker)])
+        per_stage = {f"{stage}.{worker}" if stage == "pose" else stage: stage_fields((stage, worker))
                      for (stage, worker) in sorted(self.reports)}
         cls, cap, ren = self.counters(("classify", 0)), self.counters(("capture", 0)), self.counters(("render", 0))
+        workers = cap.get("workers")
         return {
             "elapsed_s": self.elapsed_s, "backend": self.backend, "model": self.model_name,
             "pose_workers": self.options.workers(), "sources": list(self.options.source),
+            "workers": dict(workers) if workers else {"local": self.options.workers(), "remote": 0},
             "frames": cls.get("frames", 0), "fps": per_stage.get("classify", {}).get("fps", 0.0),
-            "labels": cls.get("labels", 0), "latency_ms": cls.get("latency_ms", {}),
+            "labels": self.labels_received, "latency_ms": cls.get("latency_ms", {}),
             "frame_latency_ms": cls.get("frame_latency_ms", {}),
-            "dropped": cap.get("dropped", 0), "lost": self._lost(cls, cap, ren), "late": ren.get("late", 0),
+            "dropped": cap.get("dropped", 0), "lost": self._lost(), "late": ren.get("late", 0),
             "out_of_order": cls.get("out_of_order", 0),
             "malformed": sum(self.counters(key).get("malformed", 0) for key in self.reports),
+            "malformed_status": self.malformed_status,
             "restarts": {s.key: s.restarts for s in self.stages if s.restarts},
             "hangs": {s.key: s.hung for s in self.stages if s.hung}, "per_stage": per_stage,
         }
+
+    # --- why a run made no labels ----------------------------------------------------------
+    def why_no_labels(self) -> str:
+        """One sentence from what the stages reported: no frames, too few for the model, or no person."""
+        sources = ", ".join(self.options.source)
+        captured = self.counters(("capture", 0)).get("frames", 0)
+        if captured == 0:
+            return (f"the source {sources} gave no frames (not a video, an empty file or folder, or a stream that never "
+                    f"sent one): check that it plays, or point --source at another")
+        longest = max(self._frames_per_stream().values(), default=0)
+        needs = self._first_label_frames()
+        if needs is not None and longest < needs[0]:
+            frames, fps, contract = needs
+            fix = self._shorter_window_fix(longest, fps, contract)
+            return (f"the longest stream of {sources} has {longest} frame{'s' if longest != 1 else ''} at {fps:g} fps, "
+                    f"fewer than the {frames} model {self.model_name} needs for a first label "
+                    f"({contract.min_window} of its frames at {contract.fps:g} fps): use a longer clip, {fix}")
+        found = self.counters(("render", 0)).get("people_frames")
+        where = "in any of its" if found == 0 or found is None else "for long enough in its"
+        return (f"no person was found {where} {captured} frames of {sources}: make sure whole people are in view, "
+                f"or try another pose backend (--pose)")
+
+    def _frames_per_stream(self) -> dict[str, int]:
+        """Frames render passed on per stream (an ended stream's length), across classifier restarts."""
+        stage = self._by_report_key.get(("classify", 0))
+        report = self.reports.get(("classify", 0), {})
+        seen = dict(report.get("frames_by_stream", {}))
+        for stream, count in (stage.carried_streams if stage else {}).items():
+            seen[stream] = seen.get(stream, 0) + count
+        for stream, n in report.get("stream_lengths", {}).items():
+            seen[stream] = max(seen.get(stream, 0), n)
+        if not seen:  # nothing reached the classifier: what capture read
+            return {"": self.counters(("capture", 0)).get("frames", 0)}
+        return seen
+
+    def _run_contract(self):  # -> engine.classify.contract.Contract
+        contract = load_contract(self.options.model)
+        return contract.with_min_window_s(self.options.min_window) if self.options.min_window else contract
+
+    def _first_label_frames(self):  # -> tuple[int, float, Contract] | None
+        """(source frames a track needs for its first label, source fps, contract run), for the first recorded source."""
+        contract = self._run_contract()
+        fps = self._source_fps()
+        if fps is None:
+            return None
+        return first_label_frames(contract, fps), fps, contract
+
+    def _source_fps(self) -> float | None:
+        for text in self.options.source:
+            spec = parse_source(text, self.options.mhad_root)
+            if spec.live:
+                continue
+            try:
+                readers = open_streams(spec)
+                reader = next(readers, None)
+                if reader is not None:
+                    reader.close()
+                    return float(reader.fps)
+            except EngineError:
+                continue
+        return None
+
+    def _shorter_window_fix(self, frames: int, fps: float, contract) -> str:
+        """`--min-window S` when some shorter first window fits `frames`, else a model with a shorter window."""
+        for model_frames in range(contract.min_window - 1, 0, -1):
+            seconds = model_frames / contract.fps
+            if first_label_frames(contract.with_min_window_s(seconds), fps) <= frames:
+                return f"--min-window {seconds:.2f} (a first label after {seconds:.2f} s), or a model with a shorter window"
+        return "or a model with a shorter window (even --min-window cannot make a first label from so few frames)"
+
+
+def first_label_frames(contract, source_fps: float) -> int:
+    """Source frames at `source_fps` a track needs before its first label: the classify stage's own windowing."""
+    from engine.classify.runtime import track_windows
+
+    longest = int(math.ceil((contract.window + 1) / contract.fps * source_fps)) + 2
+    keypoints = np.zeros((longest, 18, 3), np.float32)
+    first = next(track_windows(contract, keypoints, source_fps), None)
+    return first.seq_to + 1 if first is not None else longest + 1
 
 
 def _fatal(code: int, message: str) -> EngineError:
