@@ -41,7 +41,48 @@ def test_mhad_root_unset(model: Path) -> None:
 def test_mhad_root_wrong(tmp_path: Path, model: Path) -> None:
     code, msg = run_error("--source", "mhad:S08/A03/R01", "--mhad-root", str(tmp_path), "--model", str(model))
     assert code == 2
-    assert msg == f"MHAD root {tmp_path} has no Kinect/Kin01 folder: point --mhad-root at the dataset's top folder"
+    assert msg == (f"MHAD root {tmp_path} has no Kinect/Kin01 folder: point --mhad-root (config key mhad-root) "
+                   "at the dataset's top folder, the one holding Kinect/")
+
+
+@pytest.mark.parametrize("how", ["flag", "config", "env"])
+def test_mhad_root_absent_is_named_with_its_fix(tmp_path: Path, model: Path, how: str) -> None:
+    """A root that does not exist is said to not exist, naming where it was given (issue 13)."""
+    root = tmp_path / "no-such-root"
+    args, env, where = ["--mhad-root", str(root)], {"MHAD_ROOT": ""}, "--mhad-root (config key mhad-root)"
+    if how == "config":
+        config = tmp_path / "c.toml"
+        config.write_text(f'mhad-root = "{root}"\n')
+        args = ["--config", str(config)]
+    elif how == "env":
+        args, env, where = [], {"MHAD_ROOT": str(root)}, "MHAD_ROOT"
+    code, msg = run_error("--source", "mhad:S08/A03/R01", *args, "--model", str(model), env=env)
+    assert code == 2
+    assert msg == f"MHAD root {root} does not exist: point {where} at the dataset's top folder, the one holding Kinect/"
+
+
+def test_prepare_mhad_with_an_absent_root_says_so(tmp_path: Path) -> None:
+    root = tmp_path / "no-such-root"
+    result = run_cli("prepare", "mhad", "--mhad-root", str(root), "--out", str(tmp_path / "m.npz"), timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (f"error: MHAD root {root} does not exist: point --mhad-root (config key mhad-root) "
+                                     "at the dataset's top folder, the one holding Kinect/")
+
+
+@pytest.mark.parametrize("command", [
+    ("evaluate", "--model", "MODEL", "--data", "DATA"),
+    ("train", "--model", "keypoint_tcn", "--data", "DATA", "--out", "RUN"),
+    ("export", "RUN", "-o", "OUT", "--data", "DATA"),
+])
+def test_a_missing_dataset_file_is_an_input_error(tmp_path: Path, model: Path, command: tuple[str, ...]) -> None:
+    """Exit 2 (source or config) naming the file and how to write one, not 3 (the model's code)."""
+    data = tmp_path / "nothing-here.npz"
+    names = {"MODEL": str(model), "DATA": str(data), "RUN": str(tmp_path / "run"), "OUT": str(tmp_path / "m.onnx")}
+    result = run_cli(*(names.get(a, a) for a in command), timeout=120)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2, result.stderr
+    assert lines == [f"error: --data {data}: dataset file not found: write one with `engine prepare synthetic --out {data}` "
+                     f"(or `engine prepare mhad|penn-action|sbu ... --out {data}`)"]
 
 
 def test_mhad_sequence_missing(tmp_path: Path, model: Path) -> None:

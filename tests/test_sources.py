@@ -89,3 +89,45 @@ def test_synthetic_source_plays_the_activities_beyond_mhad(name: str) -> None:
     (reader,) = list(open_streams(parse_source(f"synthetic:{name}?loops=1&subjects=9")))
     frame = reader.read()
     assert frame.truth == name and frame.keypoints.shape == (1, 18, 3)
+
+
+def _frames(folder: Path, n: int) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        cv2.imwrite(str(folder / f"f{i}.png"), np.full((16, 16, 3), i * 20, np.uint8))
+
+
+@pytest.mark.parametrize("suffix, n", [("/?fps=10", 3), ("?fps=10", 3), ("/*.png?fps=10", 3), ("/f?.png?fps=10", 3)])
+def test_folders_and_globs_take_a_frame_rate(tmp_path: Path, suffix: str, n: int) -> None:
+    """`frames/?fps=10` is the folder at 10 fps, not a glob matching nothing (issue 13)."""
+    _frames(tmp_path / "frames", n)
+    spec = parse_source(str(tmp_path / "frames") + suffix)
+    assert spec.kind == "images" and spec.params == {"fps": 10.0}
+    reader = next(open_streams(spec))
+    assert reader.fps == 10.0
+    assert sum(1 for _ in iter(reader.read, None)) == n
+
+
+def test_a_question_mark_wildcard_stays_a_glob(tmp_path: Path) -> None:
+    _frames(tmp_path / "frames", 3)
+    spec = parse_source(str(tmp_path / "frames" / "f?.png"))
+    assert spec.kind == "images" and spec.params == {}
+    assert len(list(iter(next(open_streams(spec)).read, None))) == 3
+
+
+def test_a_path_that_exists_as_written_is_never_split(tmp_path: Path) -> None:
+    folder = tmp_path / "odd?fps=3"
+    _frames(folder, 2)
+    spec = parse_source(str(folder))
+    assert spec.kind == "images" and spec.params == {} and spec.location == str(folder)
+
+
+@pytest.mark.parametrize("suffix, message", [
+    ("/?fsp=10", "unknown option 'fsp'; accepted: fps"),
+    ("/?fps=0", "fps=0 is out of range 1..240"),
+    ("/?fps=ten", "fps='ten' is not an integer"),
+])
+def test_folder_options_are_checked(tmp_path: Path, suffix: str, message: str) -> None:
+    _frames(tmp_path / "frames", 1)
+    with pytest.raises(SourceError, match=message):
+        parse_source(str(tmp_path / "frames") + suffix)

@@ -7,7 +7,9 @@ import sys
 from types import ModuleType
 
 from engine.framework.commands import COMMANDS
+from engine.framework.commands.needs import extra_module, missing_extra_error
 from engine.errors import EngineError, ModelError
+from engine.framework.options import Parser
 from pose.base import PoseError
 
 
@@ -23,7 +25,8 @@ def _command_modules() -> dict[str, ModuleType]:
 
 
 def build_parser(modules: dict[str, ModuleType]) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="engine", description="Real-time human action recognition over ZeroMQ.")
+    # Parser: no prefix matching; every sub-command's parser is built of the same class.
+    parser = Parser(prog="engine", description="Real-time human action recognition over ZeroMQ.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in modules.values():
@@ -31,9 +34,26 @@ def build_parser(modules: dict[str, ModuleType]) -> argparse.ArgumentParser:
     return parser
 
 
+def _innermost(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The sub-command's own parser (`engine prepare mhad`), so a usage error names its --help."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and getattr(args, action.dest, None) in action.choices:
+            return _innermost(action.choices[getattr(args, action.dest)], args)
+    return parser
+
+
+def parse(modules: dict[str, ModuleType], argv: list[str] | None) -> argparse.Namespace:
+    """The command line, every flag spelled out in full; an unknown one is refused by its command's parser."""
+    parser = build_parser(modules)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        _innermost(parser, args).error(f"unrecognized arguments: {' '.join(unknown)}")
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     modules = _command_modules()
-    args = build_parser(modules).parse_args(argv)
+    args = parse(modules, argv)
     try:
         return int(modules[args.command].run(args) or 0)
     except KeyboardInterrupt:
@@ -44,6 +64,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         # pose/ sits below the engine and knows no exit codes: a missing weights file is like a bad model file.
         return getattr(exc, "exit_code", ModelError.exit_code)
+    except ImportError as exc:
+        # A training-extra module imported late, past the command's own check: the same one line.
+        module = extra_module(exc)
+        if module is None or args.debug:
+            raise
+        error = missing_extra_error(args.command, module, exc)
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -117,6 +118,22 @@ def _coerce(key: str, value: Any, where: str) -> Any:
     return float(value) if declared.startswith("float") else value
 
 
+def config_key(name: str) -> str:
+    """A field name as the shipped configs (configs/*.toml) spell it: with hyphens, like the flags."""
+    return name.replace("_", "-")
+
+
+def unknown_key_message(raw_key: str) -> str:
+    """`unknown key 'max-peple'; did you mean 'max-people'?`, then every key, spelled as configs/ spell them.
+
+    Matched on the hyphen spelling, so `max_peple` and `max-peple` find the same key.
+    """
+    known = sorted(config_key(name) for name in _FIELDS)
+    close = difflib.get_close_matches(config_key(raw_key), known, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"unknown key {raw_key!r}{hint} (known keys: {', '.join(known)})"
+
+
 def load_config(path: str | os.PathLike) -> dict[str, Any]:
     """Read a TOML run config (top-level keys, or a [run] table); refuses unknown keys by name."""
     path = Path(path)
@@ -131,7 +148,7 @@ def load_config(path: str | os.PathLike) -> dict[str, Any]:
     for raw_key, value in data.items():
         key = raw_key.replace("-", "_")
         if key not in _FIELDS:
-            raise ConfigError(f"config file {path}: unknown key {raw_key!r}; known keys: {', '.join(sorted(_FIELDS))}")
+            raise ConfigError(f"config file {path}: {unknown_key_message(raw_key)}")
         values[key] = _coerce(key, value, f"config file {path}")
     return values
 

@@ -22,6 +22,23 @@ _TYPES: dict[str, type] = {"int": int, "float": float, "str": str}
 _MISSING = dataclasses.MISSING
 
 
+class Parser(argparse.ArgumentParser):
+    """Every `engine` parser: exact flag names only, and a usage error in one line.
+
+    argparse's prefix matching turns a typo or a half-remembered flag into another option
+    (`--pose-w` silently meaning `--pose-weights`), so it is off everywhere; sub-parsers
+    are built from this class too (argparse makes them of the parent's type).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        """One line naming the problem and where the flags are listed (exit 2, as argparse)."""
+        self.exit(2, f"error: {self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
 def option(default: Any = _MISSING, *, flag: str, help: str, **argparse_kw: Any) -> Any:
     """A dataclass field that is also the command-line option `flag` (no default: required)."""
     metadata = {"flag": flag, "help": help, **argparse_kw}
@@ -142,8 +159,7 @@ def from_args(cls: type[T], args: argparse.Namespace) -> T:
 
 def parse_options(cls: type[T], argv: Sequence[str] | None, prog: str, description: str | None = None) -> T:
     """A stage's whole command line: its parser built from `cls`, parsed into an options object."""
-    parser = argparse.ArgumentParser(prog=prog, description=description,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_options(parser, cls)
     return from_args(cls, parser.parse_args(argv))
 

@@ -42,17 +42,25 @@ def parse_ids(text: str, path: str) -> tuple[int, int | None, int | None]:
     return subject, action, rep
 
 
+# Where a wrong root came from, and how to fix it: the flag and the config key are one option.
+ROOT_FROM_FLAG = "--mhad-root (config key mhad-root)"
+FIX_ROOT = "point {where} at the dataset's top folder, the one holding Kinect/"
+
+
 def kinect_dir(root: str | None, kinect: int = 1) -> Path:
     """`<root>/Kinect/Kin0N`, checked, with the root from the argument or MHAD_ROOT."""
-    root = root or os.environ.get("MHAD_ROOT")
-    if not root:
+    given = root or os.environ.get("MHAD_ROOT")
+    if not given:
         raise SourceError("MHAD root not set: pass --mhad-root DIR or set MHAD_ROOT to the folder that holds Kinect/")
-    top = Path(root).expanduser()
+    where = ROOT_FROM_FLAG if root else "MHAD_ROOT"
+    top = Path(given).expanduser()
+    if not top.exists():
+        raise SourceError(f"MHAD root {given} does not exist: {FIX_ROOT.format(where=where)}")
     if not top.is_dir():
-        raise SourceError(f"MHAD root {root} does not exist: point --mhad-root (or MHAD_ROOT) at the dataset's top folder")
+        raise SourceError(f"MHAD root {given} is a file, not a folder: {FIX_ROOT.format(where=where)}")
     kin_dir = top / "Kinect" / f"Kin0{kinect}"
     if not kin_dir.is_dir():
-        raise SourceError(f"MHAD root {root} has no Kinect/Kin0{kinect} folder: point --mhad-root at the dataset's top folder")
+        raise SourceError(f"MHAD root {given} has no Kinect/Kin0{kinect} folder: {FIX_ROOT.format(where=where)}")
     return kin_dir
 
 

@@ -182,7 +182,7 @@ def _image_paths(spec: SourceSpec) -> list[str]:
     else:
         paths = [p for p in glob.glob(os.path.expanduser(location)) if Path(p).suffix.lower() in IMAGE_SUFFIXES]
         if not paths:
-            raise SourceError(f"glob {spec.text} matches no images: check the pattern")
+            raise SourceError(f"glob {location} matches no images: check the pattern")
     return sorted(paths, key=natural_key)
 
 
@@ -190,8 +190,8 @@ def open_streams(spec: SourceSpec, fps_hint: float = 30.0) -> Iterator[StreamRea
     """The streams a source holds, opened one after another (mhad:S08 holds 55)."""
     if spec.kind == "synthetic":
         yield SyntheticReader(spec)
-    elif spec.kind == "images":
-        yield ImageListReader(spec.text, _image_paths(spec), fps_hint)
+    elif spec.kind == "images":  # images carry no rate: `?fps=N` on the source, else the hint
+        yield ImageListReader(spec.text, _image_paths(spec), spec.params.get("fps", fps_hint))
     elif spec.kind == "mhad":
         kin_dir, kinect = Path(spec.location), spec.params["kinect"]
         for subject, action, rep in spec.params["sequences"]:
@@ -211,7 +211,7 @@ def open_streams(spec: SourceSpec, fps_hint: float = 30.0) -> Iterator[StreamRea
             raise SourceError(f"video {spec.location} has no decodable frame: the file is damaged or empty")
         # Reopened rather than rewound: seeking back to frame 0 is unreliable for some containers.
         capture = _open_capture(spec.location, unreadable)
-        fps = capture.get(cv2.CAP_PROP_FPS) or fps_hint
+        fps = spec.params.get("fps") or capture.get(cv2.CAP_PROP_FPS) or fps_hint  # `?fps=N` overrides the container
         yield VideoReader(spec.text, capture, fps if 1 <= fps <= 240 else fps_hint)
     elif spec.kind == "camera":
         yield open_camera(spec)

@@ -16,7 +16,7 @@ from engine.sources import mhad
 from engine.sources.mhad import ACTIONS
 
 ACCEPTED_FORMS = (
-    "camera:N[?width=&height=&fps=], a video file path, an image folder or glob, "
+    "camera:N[?width=&height=&fps=], a video file, image folder or glob [?fps=N], "
     "rtsp://... or http(s)://..., mhad:SXX[/AYY[/RZZ]][?kinect=2], "
     "synthetic:[AYY|standing|walking|other|all][?loops=&subjects=&seed=&fps=&size=&script=ACTIVITY:SECONDS,...]"
 )
@@ -87,18 +87,41 @@ def parse_source(text: str, mhad_root: str | None = None) -> SourceSpec:
         return _parse_synthetic(text, rest)
     if sep and len(scheme) > 1 and "/" not in scheme and not os.path.exists(text):
         raise SourceError(f"unknown source scheme {scheme + ':'!r}: use one of {ACCEPTED_FORMS}")
-    path = Path(text).expanduser()
-    if path.is_dir():
-        return SourceSpec("images", text, live=False, location=str(path))
-    if any(ch in text for ch in "*?["):
-        return SourceSpec("images", text, live=False, location=str(path))
+    base, params = _path_options(text)
+    path = Path(base).expanduser()
+    if path.is_dir() or any(ch in base for ch in "*?[") or (path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES):
+        return SourceSpec("images", text, live=False, location=str(path), params=_file_params(params, text))
     if path.is_file():
-        if path.suffix.lower() in IMAGE_SUFFIXES:
-            return SourceSpec("images", text, live=False, location=str(path))
-        return SourceSpec("video", text, live=False, location=str(path))
+        return SourceSpec("video", text, live=False, location=str(path), params=_file_params(params, text))
     if path.suffix.lower() in VIDEO_SUFFIXES | IMAGE_SUFFIXES:
-        raise SourceError(f"file {text} not found: check the path")
+        raise SourceError(f"file {base} not found: check the path")
     raise SourceError(f"source {text!r} is neither an existing file or folder nor a known scheme: use one of {ACCEPTED_FORMS}")
+
+
+# `?key=value[&key=value...]` at the very end of a path: its options. Keys are lowercase words and
+# values hold no `/`, so a `?` wildcard inside a glob (`img?.png`, `frames/?/x.png`) stays one.
+_PATH_OPTIONS = re.compile(r"\?([a-z_]+=[^/&?]*(?:&[a-z_]+=[^/&?]*)*)")
+FILE_OPTIONS = frozenset({"fps"})
+
+
+def _path_options(text: str) -> tuple[str, dict[str, str]]:
+    """(path, options) of a file, folder or glob source: `frames/?fps=10` -> ('frames/', {'fps': '10'}).
+
+    A path that exists as written is taken whole, options never: a file really named `a?fps=1`
+    still opens. Otherwise a trailing `?key=value...` is options, as on camera: or synthetic:.
+    """
+    if os.path.exists(os.path.expanduser(text)):
+        return text, {}
+    cut = text.rfind("?")
+    if cut < 0 or not _PATH_OPTIONS.fullmatch(text[cut:]):
+        return text, {}
+    return text[:cut], dict(parse_qsl(text[cut + 1:], keep_blank_values=True))
+
+
+def _file_params(params: dict[str, str], text: str) -> dict:
+    """Checked options of a file, folder or glob: `fps` (the frames' rate: images carry none, a video may lie)."""
+    _check_keys(params, set(FILE_OPTIONS), text)
+    return {"fps": float(_int_param(params, "fps", text, 0, 1, 240))} if "fps" in params else {}
 
 
 def _parse_mhad(text: str, rest: str, mhad_root: str | None) -> SourceSpec:

@@ -16,17 +16,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     p.add_argument("--out", default=None, help="folder for confusion-matrix PNGs and metrics.json (default runs/evaluate/MODEL)")
     p.add_argument("--split", default="test", choices=("test", "train", "all"), help="which sequences (default test)")
-    p.add_argument("--threads", type=int, default=1, help="onnxruntime threads (default 1)")
+    p.add_argument("--classify-threads", dest="threads", type=int, default=1,
+                   help="onnxruntime threads, as `engine run --classify-threads` (default 1)")
+    p.add_argument("--threads", dest="threads", type=int, help=argparse.SUPPRESS)  # its name before the flags were unified
     p.add_argument("--min-window", dest="min_window_s", type=float, default=0.0, metavar="SECONDS",
                    help="first label of a sequence after this long, as `engine run --min-window` (default: the model's)")
 
 
 def run(args: argparse.Namespace) -> int:
+    from engine.framework.commands.needs import dataset_file
+
+    data = dataset_file(args.data)  # evaluate needs no training extra: onnxruntime and OpenCV only
     from trainer.dataset import load
     from trainer.evaluation import evaluate
     from trainer.plots import confusion_png
 
-    dataset = load(args.data)
+    dataset = load(data)
     result = evaluate(args.model, dataset, threads=args.threads, split=args.split, min_window_s=args.min_window_s)
     out = Path(args.out or f"runs/evaluate/{Path(args.model).stem}")
     out.mkdir(parents=True, exist_ok=True)

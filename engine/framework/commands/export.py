@@ -15,9 +15,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from engine.framework.commands.needs import dataset_file, require_train_extra
+
+    data = dataset_file(args.data) if args.data else None
+    require_train_extra("export", "tensorflow", "tf2onnx")
     from trainer.export import export
 
-    result = export(args.run_dir, args.output, data=args.data, tolerance=args.tolerance)
+    result = export(args.run_dir, args.output, data=data, tolerance=args.tolerance)
     print(f"{result.path}: {result.size_bytes / 1e6:.2f} MB; ONNX vs Keras max |diff| {result.max_abs_diff:.1e} "
           f"on {result.n_checked} real inputs")
     return 0

@@ -20,9 +20,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     m = kinds.add_parser("mhad", help="Berkeley MHAD Kinect RGB frames through a pose backend")
     m.add_argument("--mhad-root", default=None, help="MHAD root holding Kinect/Kin01/... (or set MHAD_ROOT)")
     m.add_argument("--out", default="data/mhad.npz", help="dataset file to write (default data/mhad.npz)")
+    # The flags `engine run` and `engine pose` give these meanings; the old names stay, hidden.
     m.add_argument("--pose", default="blazepose", help="pose backend (default blazepose)")
-    m.add_argument("--weights-dir", default=None, help="pose weights folder")
-    m.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel processes (default: one per core)")
+    m.add_argument("--pose-weights", default=None, metavar="DIR", help="folder with the backend's weight files")
+    m.add_argument("--weights-dir", dest="pose_weights", help=argparse.SUPPRESS)
+    m.add_argument("--pose-workers", type=int, default=os.cpu_count() or 1, help="parallel processes (default: one per core)")
+    m.add_argument("--workers", dest="pose_workers", type=int, help=argparse.SUPPRESS)
     m.add_argument("--cache", default=None, help="per-sequence keypoint cache folder (default OUT.cache/); reruns skip cached sequences")
     m.add_argument("--kinect", type=int, default=1, choices=(1, 2), help="Kinect camera (default 1)")
     pa = kinds.add_parser("penn-action", help="Penn Action's hand-annotated 2D joints (15 classes, official split)",
@@ -54,6 +57,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
 
     if args.dataset in ("penn-action", "sbu"):
+        if args.dataset == "penn-action":
+            from engine.framework.commands.needs import require_train_extra
+
+            require_train_extra("prepare penn-action", "scipy")  # reads the .mat files
         return _import(args)
 
     from engine.sources import mhad
@@ -61,8 +68,8 @@ def run(args: argparse.Namespace) -> int:
 
     # The same check, message and exit code as `engine run --source mhad:...`.
     root = str(mhad.kinect_dir(args.mhad_root, args.kinect).parents[1])
-    result = prepare_mhad(root, args.out, backend=args.pose, workers=args.workers, cache_dir=args.cache,
-                          weights_dir=args.weights_dir, kinect=args.kinect, progress=sys.stderr)
+    result = prepare_mhad(root, args.out, backend=args.pose, workers=args.pose_workers, cache_dir=args.cache,
+                          weights_dir=args.pose_weights, kinect=args.kinect, progress=sys.stderr)
     for line in result.missing:
         print(f"skipped {line}", file=sys.stderr)
     print(f"{result.path}: {result.n_sequences} sequences ({result.n_cached} from cache), {len(result.missing)} missing")

@@ -26,6 +26,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import dataclasses
 
+    from engine.framework.commands.needs import dataset_file, require_train_extra
+
+    data = dataset_file(args.data)
+    require_train_extra("train", "tensorflow", "sklearn")  # the model, and the baseline beside it
     from trainer.config import load_config
     from trainer.dataset import load
 
@@ -35,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in (("epochs", args.epochs), ("threads", args.threads)) if v is not None}
     if overrides:
         config = dataclasses.replace(config, **overrides)
-    dataset = load(args.data)
+    dataset = load(data)
     from trainer.training import train
 
     def log(line: str) -> None:
