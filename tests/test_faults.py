@@ -71,6 +71,9 @@ def test_hung_stage_is_detected_and_restarted(per_frame_model: Path) -> None:
         code, _, err = engine.wait(timeout=60)
     assert code == 0, err
     assert "stage render sent no heartbeat" in err
+    # While it hung, the status line showed no rate for it: a stopped stage does no work.
+    before_kill = err.split("stage render sent no heartbeat")[0].splitlines()
+    assert any("| render   0.0 fps HUNG q" in line for line in before_kill), before_kill[-6:]
 
 
 def test_crash_loop_gives_up_with_one_line(per_frame_model: Path) -> None:

@@ -598,3 +598,93 @@ def test_stage_counts_100k_garbage(name: str, model: Path) -> None:
 def test_listen_counts_100k_garbage() -> None:
     _check_listen(fuzz_listen(listen_messages(np.random.default_rng(SEED + 1), semantic=False), HEAVY_PER_TARGET),
                   HEAVY_PER_TARGET)
+
+
+# ------------------------------------------------------------------------------ supervisor status socket
+# Every field a stage reports, by kind (the stages' own report code: stages/*.py, StageMeter.fields()).
+# The test keeps its own list: a field added to the schema without a kind here fails
+# test_every_status_field_has_bad_values, so no field escapes the fuzz.
+STATUS_KINDS: dict[str, str] = {
+    "stage": "text", "worker": "count", "pid": "count", "t_ns": "count",
+    "frames": "count", "rate": "rate", "ms_per_frame": "rate", "t_first_ns": "count", "t_last_ns": "count",
+    "malformed": "count", "say": "texts", "ready": "flag",
+    "dropped": "count", "started": "texts", "ended": "texts", "live": "flag", "done": "flag", "position": "counts",
+    "reconnecting": "texts", "lost_announced": "count", "source_errors": "reasons", "workers": "workers",
+    "backend": "text", "remote": "flag",
+    "queue": "count", "lost": "count", "late": "count", "people_frames": "count",
+    "labels": "count", "label_rate": "rate", "latency_ms": "rates", "frame_latency_ms": "rates",
+    "frames_by_stream": "counts", "stream_lengths": "counts", "out_of_order": "count", "gaps": "count", "model": "text",
+    "missed": "count", "backlog_mb": "rate", "url": "text",
+}
+_NOT = [None, {"a": [1]}, b"\xff"]  # the wrong type for every kind
+BAD_VALUES: dict[str, list] = {
+    "count": [*_NOT, "12", 1.5, 3.0, True, -1, 1 << 63, [1]],
+    "rate": [*_NOT, "1.0", float("nan"), float("inf"), -float("inf"), -0.5, True, [1.0]],
+    "flag": [*_NOT, 1, 0, "true", [True]],
+    "text": [*_NOT, 5, True, ["x"], "x" * 10_000],
+    "texts": [*_NOT, "abc", [1], [None], ["ok", 2], [["nested"]], ["x" * 10_000]],
+    "counts": [*_NOT, ["a"], {"s": -1}, {"s": "1"}, {"s": 1.5}, {"s": True}, {1: 3}],
+    "rates": [*_NOT, ["a"], {"p50": "1"}, {"p50": float("nan")}, {"p50": -1.0}, {"p50": True}],
+    "reasons": [*_NOT, ["a"], {"src": 5}, {"src": None}, {"src": ["why"]}, {3: "why"}],
+    "workers": [*_NOT, {"local": 1}, {"local": -1, "remote": 0}, {"local": 1, "remote": "2"},
+                {"local": 1, "remote": True}, {"local": 1, "remote": 0, "extra": 1}, [1, 0]],
+}
+
+
+def test_every_status_field_has_bad_values() -> None:
+    from engine.framework.schema import STATUS_FIELDS
+
+    assert set(STATUS_FIELDS) <= set(STATUS_KINDS), f"no bad values for {set(STATUS_FIELDS) - set(STATUS_KINDS)}"
+
+
+def _status_endpoint(engine_pid: int) -> str:
+    """The supervisor's status socket, from a stage's command line (it is in the run's private folder)."""
+    from pipeline_helpers import child_stage
+
+    argv = Path(f"/proc/{child_stage(engine_pid, 'stages.render')}/cmdline").read_bytes().decode().split("\0")
+    return argv[argv.index("--status") + 1]
+
+
+def bad_status_reports(pids: dict[str, int]) -> Iterator[bytes]:
+    """Schema-valid status maps (stage, worker, pid of a live stage) with one field of a wrong type or range."""
+    for stage, pid in pids.items():
+        identity = {"stage": stage, "worker": 0, "pid": pid}
+        for name, kind in STATUS_KINDS.items():
+            for value in BAD_VALUES[kind]:
+                yield msgpack.packb({**identity, name: value}, use_bin_type=True)
+        yield msgpack.packb({**identity, "stage": "bogus"}, use_bin_type=True)  # an unknown stage key
+        yield msgpack.packb({**identity, "worker": 99}, use_bin_type=True)  # a worker this run does not have
+        yield msgpack.packb({"stage": stage, "worker": 0}, use_bin_type=True)  # no pid
+        yield msgpack.packb([stage, 0, pid], use_bin_type=True)  # not a map
+        yield b"\xc1not msgpack"
+
+
+def test_supervisor_counts_status_reports_with_bad_values(tmp_path: Path, model: Path) -> None:
+    from pipeline_helpers import Engine, child_stage
+
+    summary = tmp_path / "summary.json"
+    engine = Engine("--source", "synthetic:?loops=1&subjects=8-10&seed=3", "--pose", "replay", "--model", str(model),
+                    "--pose-workers", "1", "--summary", str(summary))
+    try:
+        assert engine.subscriber.wait_for(1, timeout=60), "the engine made no label"
+        pids = {name: child_stage(engine.proc.pid, f"stages.{name}") for name in ("capture", "pose", "render", "classify")}
+        ctx = zmq.Context()
+        push = ctx.socket(zmq.PUSH)
+        push.setsockopt(zmq.SNDTIMEO, 30_000)
+        push.setsockopt(zmq.LINGER, 30_000)
+        push.connect(_status_endpoint(engine.proc.pid))
+        sent = 0
+        for raw in bad_status_reports(pids):
+            push.send(raw)
+            sent += 1
+        push.close()
+        ctx.term()  # returns once every message is with the supervisor
+        assert engine.proc.poll() is None, "the engine stopped while the bad reports were being sent"
+    finally:
+        code, _, err = engine.wait(timeout=180)
+    assert code == 0, err
+    assert "Traceback" not in err
+    result = json.loads(summary.read_text())
+    assert result["malformed_status"] == sent
+    assert result["labels"] == len(engine.labels) > 0
+    assert result["lost"] == 0 and result["restarts"] == {}

@@ -45,6 +45,9 @@ RESTART_WINDOW_S = 60.0
 STATUS_PERIOD_S = 1.0
 # A stage reports twice a second from its loop; silence this long means it hangs (detected within 5 s).
 HANG_S = 4.0
+# Silence this long (three reports missed) and the status line shows the stage's rate as 0, HUNG:
+# its last rate is no longer news, though it is killed only at HANG_S.
+SILENT_S = 1.5
 # Imports and model loading come before the first report.
 STARTUP_S = 30.0
 # Counters that survive a restart: the new process starts from zero, the run's totals do not.
@@ -76,9 +79,9 @@ class StageProcess:
     hung: int = 0
 
     def silent(self, now: float) -> bool:
-        """True while the running process has reported before but not for HANG_S: its last rate is stale."""
+        """True while the running process has reported before but not for SILENT_S: its last rate is stale."""
         return (self.proc is not None and self.proc.poll() is None and self.last_report is not None
-                and now - self.last_report > HANG_S)
+                and now - self.last_report > SILENT_S)
 
     def start(self, resume: str | None = None) -> None:
         """Start (or restart) the process; `resume` is a restarted capture's position (CaptureOptions.resume)."""
