@@ -107,5 +107,8 @@ class OpenPoseBackend:
         kp[..., 1] = np.where(kp[..., 2] > 0, (kp[..., 1] + 0.5) * sy - 0.5, 0)
         return People(kp)
 
+    def reset(self, stream: str | None = None) -> None:
+        """Nothing to forget: every frame is estimated on its own."""
+
     def close(self) -> None:
         self.net = None

@@ -51,5 +51,8 @@ class ReplayBackend:
         # A frame the file does not hold (dropped while recording) has nobody in it.
         return People.empty() if people is None else People(people.keypoints, people.boxes, people.tracks)
 
+    def reset(self, stream: str | None = None) -> None:
+        """Nothing to forget: every frame is looked up on its own."""
+
     def close(self) -> None:
         self.file = None

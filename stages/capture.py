@@ -1,7 +1,10 @@
-"""Capture stage: reads sources, stamps frames, pushes them to the pose workers.
+"""Capture stage: reads sources, stamps frames, deals them to the pose workers.
 
-Recorded sources are lossless (a blocking send is the backpressure that slows the reader);
-live sources and `--realtime` replays keep only the newest frame and count what they drop.
+Recorded sources are lossless (waiting for a worker's credit is the backpressure that slows
+the reader) and go to the workers in chunks (engine.framework.dispatch), so the keypoints do
+not depend on the number of workers. Live sources and `--realtime` replays keep only the
+newest frame, send it when a worker is free, and count what they drop. Every frame names the
+previous frame sent on its stream (`prev`), so nothing downstream waits for a dropped one.
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ import numpy as np
 import zmq
 
 from engine.framework import transport
+from engine.framework.dispatch import Sent, Worker, WorkerPool
 from engine.errors import SourceError
 from engine.sources import Frame, SourceSpec, StreamReader, open_streams, parse_source
 from engine.framework.options import parse_options
@@ -55,6 +59,7 @@ class LatestSlot:
     item: tuple[dict, dict] | None = None
     eos: deque = field(default_factory=deque)
     dropped: int = 0
+    dropped_by_stream: dict[str, int] = field(default_factory=dict)
     finished: bool = False
     reconnecting: bool = False
     error: str | None = None
@@ -63,12 +68,16 @@ class LatestSlot:
         with self.lock:
             if self.item is not None:
                 self.dropped += 1
+                stream = self.item[0]["stream"]
+                self.dropped_by_stream[stream] = self.dropped_by_stream.get(stream, 0) + 1
             self.item = item
 
     def take(self) -> tuple[dict, dict] | None:
+        """The newest frame, or, once no frame waits, an end-of-stream marker with its stream's drops."""
         with self.lock:
             if self.eos and self.item is None:
-                return self.eos.popleft(), {}
+                eos = self.eos.popleft()
+                return {**eos, "dropped": self.dropped_by_stream.get(eos["stream"], 0)}, {}
             item, self.item = self.item, None
             return item
 
@@ -182,51 +191,146 @@ class LiveReader(threading.Thread):
             reader.close()
 
 
+@dataclass
+class Route:
+    """Where one stream's frames go: the previous frame sent, and the worker holding its current chunk."""
+
+    prev: int
+    owner: bytes | None = None
+    chunk_end: int = 0
+
+
 class Capture:
     def __init__(self, args: CaptureOptions) -> None:
         self.args = args
         self.stop = Stop()
         self.ctx = zmq.Context.instance()
-        self.sock = self.ctx.socket(zmq.PUSH)
-        self.sock.setsockopt(zmq.SNDHWM, args.hwm)
+        self.sock = self.ctx.socket(zmq.ROUTER)
+        # Credits bound what each worker holds; the high-water mark only has to clear them and the pings.
+        self.sock.setsockopt(zmq.SNDHWM, 1000)
+        self.sock.setsockopt(zmq.ROUTER_MANDATORY, 1)  # a worker gone is an error here, not a silent drop
         self.sock.setsockopt(zmq.LINGER, 1000)
         transport.bind(self.sock, args.output, "capture output", curve_keys(args))
+        self.pool = WorkerPool(self.sock)
         self.status = StatusReporter(self.ctx, args.status, "capture", args.worker)
         self.meter = StageMeter()
         self.resume: dict = json.loads(args.resume) if args.resume else {}
         self.position: dict[str, int] = {}  # next seq per stream: where a restarted capture resumes
+        self.routes: dict[str, Route] = {}
         self.live = False
         self.started: list[str] = []
         self.ended: list[str] = []
         self.dropped = 0
-        self.poller = zmq.Poller()
-        self.poller.register(self.sock, zmq.POLLOUT)
+        self.lost_announced = 0
+        self.source_errors: dict[str, str] = {}
 
-    def _send(self, header: dict, arrays: dict, read_ns: int = 0) -> bool:
-        """Send once downstream has room; False if asked to stop first.
+    # ------------------------------------------------------------------ dealing
+
+    def _route(self, stream: str, seq: int) -> Route:
+        route = self.routes.get(stream)
+        if route is None:
+            # A stream this incarnation has not sent yet: it starts (prev -1), or resumes after a restart.
+            resumed = self.resume.get("next", {}).get(stream)
+            route = self.routes[stream] = Route(prev=int(resumed) - 1 if resumed else -1)
+        return route
+
+    def _pump(self) -> None:
+        """Take the workers' reports; announce what dead workers held as lost."""
+        lost = self.pool.receive(time.monotonic())
+        if lost:
+            self._announce_lost(lost)
+
+    def _announce_lost(self, lost: list[Sent]) -> None:
+        by_stream: dict[str, list[list[int]]] = {}
+        for item in lost:
+            by_stream.setdefault(item.stream, []).append([item.seq, item.prev])
+        for stream, frames in by_stream.items():
+            header = {"stream": stream, "seq": frames[0][0], "t_capture_ns": time.time_ns(), "lost_frames": frames}
+            if self._send_control(header):
+                self.lost_announced += len(frames)
+
+    def _wait(self) -> None:
+        self.sock.poll(POLL_MS, zmq.POLLIN)
+        self._pump()
+        self._report(False)
+
+    def _frame_worker(self, stream: str, route: Route, seq: int, chunked: bool) -> tuple[Worker | None, bool]:
+        """The worker for frame `seq` now (None: none can take it yet) and whether it starts fresh."""
+        if not chunked:
+            return self.pool.freest(), False
+        fresh = seq >= route.chunk_end or not self.pool.alive(route.owner)
+        if fresh:
+            worker = self.pool.freest()
+        else:
+            worker = self.pool.workers[route.owner]
+            worker = worker if worker.credit > 0 else None
+        if worker is not None and seq - self._oldest_held(stream, seq) >= self.args.max_ahead:
+            return None, fresh  # render would hold too much while the oldest frame is still out
+        return worker, fresh
+
+    def _oldest_held(self, stream: str, seq: int) -> int:
+        held = [item.seq for w in self.pool.workers.values() for item in w.held if item.stream == stream]
+        return min(held, default=seq)
+
+    def _send_frame(self, header: dict, arrays: dict, read_ns: int = 0) -> bool:
+        """Send one frame once a worker can take it; False if asked to stop first.
 
         `read_ns` is the time spent reading the frame: with the send, the stage's own work
-        (time spent waiting for downstream is not).
+        (time spent waiting for a worker is not).
         """
+        stream, seq = header["stream"], header["seq"]
+        route = self._route(stream, seq)
+        chunked = not header.get("live")
         while not self.stop:
-            if self.poller.poll(POLL_MS):
-                t0 = time.perf_counter_ns()
-                transport.send(self.sock, header, arrays)
-                if header.get("eos"):
-                    self.ended.append(header["stream"])
-                else:
-                    if header["stream"] not in self.started:
-                        self.started.append(header["stream"])
-                    self.position[header["stream"]] = header["seq"] + 1
-                    self.meter.count_busy(read_ns + time.perf_counter_ns() - t0)
-                return True
-            self._report(False)
+            self._pump()
+            worker, fresh = self._frame_worker(stream, route, seq, chunked)
+            if worker is None:
+                self._wait()
+                continue
+            t0 = time.perf_counter_ns()
+            message = {**header, "prev": route.prev, **({"fresh": True} if fresh else {})}
+            gone = self.pool.send(worker, transport.pack(message, arrays), Sent(stream, seq, route.prev))
+            if gone is not None:
+                self._announce_lost(gone)
+                continue
+            if fresh:
+                route.owner, route.chunk_end = worker.identity, (seq // self.args.chunk + 1) * self.args.chunk
+            route.prev = seq
+            if stream not in self.started:
+                self.started.append(stream)
+            self.position[stream] = seq + 1
+            self.meter.count_busy(read_ns + time.perf_counter_ns() - t0)
+            return True
         return False
+
+    def _send_control(self, header: dict) -> bool:
+        """End-of-stream and lost-frame notices: to any worker, which passes them on; they take no credit."""
+        while not self.stop:
+            self._pump()
+            worker = self.pool.any_worker()
+            if worker is None:
+                self._wait()
+                continue
+            if self.pool.send(worker, transport.pack(header), None) is None:
+                return True
+        return False
+
+    def _send_eos(self, header: dict) -> bool:
+        stream = header["stream"]
+        route = self._route(stream, header["seq"])
+        if self._send_control({**header, "prev": route.prev}):
+            self.ended.append(stream)
+            return True
+        return False
+
+    # ------------------------------------------------------------------ reporting
 
     def _report(self, done: bool, force: bool = False, **extra: object) -> None:
         self.status.send(
             {**self.meter.fields(), "dropped": self.dropped, "started": self.started, "live": self.live,
              "ended": self.ended, "position": {s: n for s, n in self.position.items() if s not in self.ended},
+             "workers": self.pool.counts(), "lost_announced": self.lost_announced,
+             "malformed": self.pool.malformed, "source_errors": dict(self.source_errors),
              "done": done, **extra},
             force=done or force,
         )
@@ -240,10 +344,12 @@ class Capture:
         finished = not self.stop
         # Stay up until the supervisor stops us, so the last messages are not cut off by exit.
         while not self.stop:
+            self._pump()
             self._report(True)
             time.sleep(0.2)
+        self.pool.broadcast({"bye": True})  # remote workers end with the engine
         self._report(finished, force=True)
-        self.sock.close(linger=0)
+        self.sock.close(linger=500)
         return 0
 
     def _next_stream(self, streams: Iterator[StreamReader]) -> StreamReader | None:
@@ -270,11 +376,11 @@ class Capture:
                 frame = reader.read()
                 if frame is None:
                     reader.close()
-                    self._send(eos_message(reader.stream, next_seq[i], reader.fps), {})
+                    self._send_eos(eos_message(reader.stream, next_seq[i], reader.fps))
                     readers[i] = self._next_stream(sources[i])
                     next_seq[i] = readers[i].position() if readers[i] else 0
                     continue
-                self._send(*frame_message(frame, reader.fps, False, 0), read_ns=time.perf_counter_ns() - t0)
+                self._send_frame(*frame_message(frame, reader.fps, False, 0), read_ns=time.perf_counter_ns() - t0)
                 next_seq[i] = frame.seq + 1
             self._report(False)
 
@@ -289,17 +395,22 @@ class Capture:
                 if errors and self.args.exit_on_source_loss:
                     raise SourceError(errors[0])
                 return
+            self._pump()
             sent_any = False
-            if self.poller.poll(POLL_MS):
-                for t in threads:
-                    item = t.slot.take()
-                    if item is not None:
-                        self._send(*item)
-                        sent_any = True
+            for t in threads:
+                # Take a frame only when a worker is free: a frame waiting here would be stale when sent.
+                if self.pool.freest() is None and not t.slot.eos:
+                    continue
+                item = t.slot.take()
+                if item is None:
+                    continue
+                header, arrays = item
+                sent_any = self._send_eos(header) if header.get("eos") else self._send_frame(header, arrays)
             self.dropped = sum(t.slot.dropped for t in threads)
+            self.source_errors = {t.spec.text: t.slot.error for t in threads if t.slot.reconnecting and t.slot.error}
             self._report(False, reconnecting=[t.spec.text for t in threads if t.slot.reconnecting])
             if not sent_any:
-                time.sleep(0.002)
+                self.sock.poll(2, zmq.POLLIN)
 
 
 def main(argv: list[str] | None = None) -> int:

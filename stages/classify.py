@@ -22,24 +22,40 @@ PUBLISH_GRACE_S = 0.5
 
 
 class StreamAudit:
-    """Checks the lossless promise as frames arrive: counts, order, duplicates per stream."""
+    """Checks the lossless promise as frames arrive: counts, order, duplicates per stream.
+
+    Render numbers what it sends per stream (`index`), so a gap here is a frame lost on the
+    render-classify link, never one a live capture dropped or one render already counted lost.
+    """
 
     def __init__(self) -> None:
         self.frames: dict[str, int] = {}  # frames classified per stream (each seq once)
-        self.lengths: dict[str, int] = {}  # frames each ended stream had, from its end-of-stream marker
-        self.last: dict[str, int] = {}
+        self.lengths: dict[str, int] = {}  # frames each ended stream sent on (its length less live drops)
+        self.last: dict[str, tuple[int, int]] = {}  # (seq, index) of the last frame per stream
         self.out_of_order = 0
-        self.gaps = 0  # frames missing between two that arrived: lost upstream (or dropped by a live capture)
+        self.gaps = 0
 
-    def see(self, stream: str, seq: int) -> None:
+    def see(self, stream: str, seq: int, index: int | None) -> None:
         last = self.last.get(stream)
-        if last is not None and seq <= last:
+        if last is not None and seq <= last[0]:
             self.out_of_order += 1
             return
-        if last is not None:
-            self.gaps += seq - last - 1
-        self.last[stream] = seq
+        if last is not None and index is not None and index > last[1]:
+            self.gaps += index - last[1] - 1
+        self.last[stream] = (seq, index if index is not None else (last[1] + 1 if last else 0))
         self.frames[stream] = self.frames.get(stream, 0) + 1
+
+
+def end_of_stream(header: dict) -> tuple[int, int]:
+    """(frames the stream sent on, frames lost upstream) of an end-of-stream marker, checked.
+
+    The stream's `seq` is its length; a live capture says how many of those it dropped on purpose.
+    """
+    dropped = transport.header_number(header, "dropped", 0, 0, header["seq"])
+    lost = transport.header_number(header, "lost", 0, 0, header["seq"])
+    if not dropped.is_integer() or not lost.is_integer():
+        raise transport.MalformedMessage("end-of-stream dropped and lost must be integers")
+    return header["seq"] - int(dropped), int(lost)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,7 +96,10 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 msg = transport.recv(inbox)
                 header = msg.header
-                if not header.get("eos"):
+                if header.get("eos"):
+                    stream_frames, stream_lost = end_of_stream(header)
+                else:
+                    index = transport.header_number(header, "index", 0, 0, header["seq"]) if "index" in header else None
                     # everything render sends here is per person: the model's items and the keypoints
                     people = transport.people_count(msg, tuple(dict.fromkeys((*runtime.keys, *msg.arrays))))
                     tracks = np.asarray(transport.header_ints(header, "tracks", people), dtype=np.int32)
@@ -95,12 +114,12 @@ def main(argv: list[str] | None = None) -> int:
             if header.get("eos"):
                 runtime.end_stream(msg.stream)
                 ended.append(msg.stream)
-                audit.lengths[msg.stream] = msg.seq
-                lost += int(header.get("lost", 0))
+                audit.lengths[msg.stream] = stream_frames
+                lost += stream_lost
                 report(force=True)
                 continue
             t0 = time.perf_counter_ns()
-            audit.see(msg.stream, msg.seq)
+            audit.see(msg.stream, msg.seq, None if index is None else int(index))
             results = runtime.update(msg.stream, msg.seq, fps, tracks,
                                      msg.arrays, header["t_capture_ns"])
             for result in results:

@@ -1,16 +1,24 @@
 """Pose stage (one process per worker): frames in, COCO-18 keypoints out.
 
-Workers share one PUSH socket upstream (ZeroMQ load-balances) and one render stage
-downstream, which restores frame order; a worker therefore never needs to see every frame.
+A worker connects a DEALER to capture's ROUTER and takes frames by credit
+(engine.framework.dispatch); render, downstream, restores frame order, so a worker never
+needs to see every frame. A frame marked `fresh` starts a chunk: the worker forgets the
+stream's tracking state first, so its output depends on the chunk's frames only.
+End-of-stream and lost-frame notices are passed on to render as they are.
+
+Run alone on another host (`engine stage pose`, no `--status`), the worker says when it
+reaches the engine, when the engine goes quiet, and exits when the engine ends.
 """
 from __future__ import annotations
 
+import sys
 import time
 
 import numpy as np
 import zmq
 
 from engine.framework import transport
+from engine.framework.dispatch import BadControl, EngineLink, is_control, unpack_control
 from engine.framework.options import parse_options
 from engine.framework.stage_options import PoseStageOptions
 from engine.framework.stagekit import StageMeter, StatusReporter, Stop, MAX_MESSAGE_BYTES, bounded, curve_keys, run_stage
@@ -18,7 +26,7 @@ from pose import PoseOptions, create_backend
 
 POLL_MS = 100
 # Keys a pose worker copies from the frame header to its output.
-FORWARDED_KEYS = ("stream", "seq", "t_capture_ns", "fps", "size", "live", "dropped", "truth")
+FORWARDED_KEYS = ("stream", "seq", "prev", "t_capture_ns", "fps", "size", "live", "dropped", "truth")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,25 +40,47 @@ def main(argv: list[str] | None = None) -> int:
     backend = create_backend(options)
 
     ctx = zmq.Context.instance()
-    inbox = ctx.socket(zmq.PULL)
-    inbox.setsockopt(zmq.RCVHWM, args.hwm)
+    inbox = ctx.socket(zmq.DEALER)
+    inbox.setsockopt(zmq.RCVHWM, 1000)  # capture's credit bounds the frames; pings are small
     inbox.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
+    inbox.setsockopt(zmq.LINGER, 0)
     keys = curve_keys(args)
     transport.connect(inbox, args.input, "pose input", keys)
     outbox = ctx.socket(zmq.PUSH)
     bounded(outbox)
     outbox.setsockopt(zmq.LINGER, 1000)
     transport.connect(outbox, args.output, "pose output", keys)
+    remote = args.status is None
+    link = EngineLink(inbox, max(1, args.hwm), args.worker, remote)
+    say = (lambda line: print(f"pose worker: {line}", file=sys.stderr, flush=True)) if remote else (lambda line: None)
+    say(f"waiting for the engine at {args.input} (frames) and {args.output} (poses)")
     status = StatusReporter(ctx, args.status, "pose", args.worker)
     meter = StageMeter()
     malformed = 0
+    engine_quiet = False
 
-    while not stop:
+    while not stop and not (remote and link.ended):
+        now = time.monotonic()
+        link.report(now)
+        if link.silent(now) and not engine_quiet:
+            engine_quiet = True
+            say(f"no word from the engine at {args.input} for a few seconds; waiting for it (Ctrl-C to stop)")
         if inbox.poll(POLL_MS):
+            parts = inbox.recv_multipart(copy=False)
+            if is_control(parts):
+                try:
+                    line = link.heard(unpack_control(parts), time.monotonic())
+                except BadControl:
+                    malformed += 1
+                    continue
+                if engine_quiet or line:
+                    say(line or "the engine is back")
+                    engine_quiet = False
+                continue
             try:
-                msg = transport.recv(inbox)
-                frame = msg.arrays.get("frame") if not msg.header.get("eos") else None
-                if not msg.header.get("eos"):
+                msg = transport.decode(parts)
+                frame = msg.arrays.get("frame") if not is_notice(msg.header) else None
+                if not is_notice(msg.header):
                     if frame is None or frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3 or 0 in frame.shape:
                         raise transport.MalformedMessage("frame message without a uint8[H, W, 3] 'frame' array")
                     if "keypoints_gt" in msg.arrays:
@@ -58,23 +88,33 @@ def main(argv: list[str] | None = None) -> int:
             except transport.MalformedMessage:
                 malformed += 1
                 continue
-            header = {k: msg.header[k] for k in FORWARDED_KEYS if k in msg.header}
-            if msg.header.get("eos"):
-                transport.send(outbox, {**header, "eos": True})
+            if is_notice(msg.header):
+                transport.send(outbox, msg.header)  # render checks and counts it
                 continue
+            header = {k: msg.header[k] for k in FORWARDED_KEYS if k in msg.header}
+            if msg.header.get("fresh"):
+                backend.reset(msg.stream)
             t0 = time.perf_counter_ns()
             people = backend.estimate(frame, msg.stream, msg.seq, msg.arrays.get("keypoints_gt"))
             arrays = {"keypoints": people.keypoints, "boxes": people.boxes}
             if args.forward_frames:
                 arrays["frame"] = frame
             transport.send(outbox, {**header, "backend": backend.name}, arrays)
+            link.finished_one(time.monotonic())
             meter.count(t0)
-        status.send({**meter.fields(), "malformed": malformed, "backend": backend.name})
-    status.send({**meter.fields(), "malformed": malformed, "backend": backend.name}, force=True)
+        status.send({**meter.fields(), "malformed": malformed, "backend": backend.name, "remote": remote})
+    if remote and link.ended:
+        say("the engine ended; exiting")
+    status.send({**meter.fields(), "malformed": malformed, "backend": backend.name, "remote": remote}, force=True)
     backend.close()
     inbox.close(linger=0)
-    outbox.close(linger=200)
+    outbox.close(linger=1000 if remote else 200)
     return 0
+
+
+def is_notice(header: dict) -> bool:
+    """End-of-stream or lost-frame notice: no frame, passed on to render."""
+    return bool(header.get("eos")) or "lost_frames" in header
 
 
 if __name__ == "__main__":

@@ -1,5 +1,9 @@
 """Render stage: restores frame order, gives people stable track ids, draws skeleton images.
 
+Frames arrive chained (`prev`, see engine.classify.reorder); lost-frame notices from capture
+are counted at once; what goes on to classify is numbered per stream (`index`), so classify
+can tell a frame lost on its own link from one dropped or lost upstream.
+
 What it sends per frame is exactly what the classifier's model needs (keypoints, and
 skeleton images at the model's size for image models), built by the same
 `frame_items` that evaluation uses.
@@ -24,6 +28,9 @@ from pose.tracking import Tracker
 
 POLL_MS = 50
 FORWARDED_KEYS = ("stream", "seq", "t_capture_ns", "fps", "size", "live", "dropped", "truth", "backend")
+# Bounds on what a frame header may say about its place in the stream.
+MAX_SEQ = 1 << 62
+MAX_LOST_NOTICE = 4096
 
 
 @dataclass
@@ -31,6 +38,32 @@ class StreamState:
     buffer: ReorderBuffer
     tracker: Tracker = field(default_factory=Tracker)
     ended: bool = False
+    sent: int = 0  # frames sent on to classify
+
+
+def chain_fields(header: dict) -> tuple[int, int]:
+    """(prev, dropped) of a frame or end-of-stream header, checked: prev in [-1, seq), dropped >= 0."""
+    prev = header.get("prev", header["seq"] - 1)
+    dropped = header.get("dropped", 0)
+    if isinstance(prev, bool) or not isinstance(prev, int) or not -1 <= prev < header["seq"]:
+        raise transport.MalformedMessage(f"header prev={prev!r} must be an integer in [-1, seq)")
+    if isinstance(dropped, bool) or not isinstance(dropped, int) or not 0 <= dropped <= MAX_SEQ:
+        raise transport.MalformedMessage(f"header dropped={dropped!r} must be a non-negative integer")
+    return prev, dropped
+
+
+def lost_frames(header: dict) -> list[tuple[int, int]]:
+    """The (seq, prev) pairs of a lost-frame notice, checked."""
+    frames = header["lost_frames"]
+    if not isinstance(frames, list) or not 0 < len(frames) <= MAX_LOST_NOTICE:
+        raise transport.MalformedMessage("lost_frames must be a non-empty list")
+    pairs = []
+    for pair in frames:
+        if (not isinstance(pair, list) or len(pair) != 2 or any(isinstance(v, bool) or not isinstance(v, int) for v in pair)
+                or not 0 <= pair[0] <= MAX_SEQ or not -1 <= pair[1] < pair[0]):
+            raise transport.MalformedMessage(f"lost_frames entry {pair!r} is not [seq, prev] with -1 <= prev < seq")
+        pairs.append((pair[0], pair[1]))
+    return pairs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,8 +114,9 @@ def main(argv: list[str] | None = None) -> int:
         size = msg.header.get("size") or [0, 0]
         people = state.tracker.update(People(msg.arrays["keypoints"], msg.arrays["boxes"]), tuple(size))
         items = frame_items(contract, people.keypoints)
-        header.update(tracks=[int(t) for t in people.tracks], lost=state.buffer.lost)
+        header.update(tracks=[int(t) for t in people.tracks], lost=state.buffer.lost, index=state.sent)
         transport.send(outbox, header, items)
+        state.sent += 1
         if monitor is not None or record_out is not None:
             shown = {"keypoints": people.keypoints, "boxes": people.boxes}
             if "frame" in msg.arrays:
@@ -106,7 +140,9 @@ def main(argv: list[str] | None = None) -> int:
         if inbox.poll(POLL_MS):
             try:
                 msg = transport.recv(inbox)
-                if not msg.header.get("eos"):
+                notice = lost_frames(msg.header) if "lost_frames" in msg.header else None
+                prev, dropped = chain_fields(msg.header) if notice is None else (0, 0)
+                if notice is None and not msg.header.get("eos"):
                     transport.people_count(msg, ("keypoints", "boxes"))
                     boxes = msg.arrays["boxes"]
                     if boxes.ndim != 2 or boxes.shape[1] != 4:
@@ -116,15 +152,20 @@ def main(argv: list[str] | None = None) -> int:
                 malformed += 1
                 continue
             if msg.stream in ended_streams:
-                late += 1  # a frame given up on before its stream ended
+                late += 1 if notice is None else 0  # a frame given up on before its stream ended
                 continue
             state = streams.get(msg.stream)
-            if state is not None and state.buffer.expected is not None and msg.seq + args.reorder_capacity < state.buffer.expected:
+            if (state is not None and notice is None and state.buffer.last is not None
+                    and msg.seq + args.reorder_capacity < state.buffer.last):
                 state = None  # far behind what came before: the stream started over (a source restarted elsewhere)
             if state is None:
                 state = streams[msg.stream] = StreamState(ReorderBuffer(args.reorder_capacity, args.reorder_timeout))
-            for _, ready in state.buffer.push(msg.seq, msg, now):
-                emit(state, ready)
+            if notice is not None:
+                ready = [r for seq, prev in notice for r in state.buffer.mark_lost(seq, prev, now)]
+            else:
+                ready = state.buffer.push(msg.seq, msg, now, prev, dropped)
+            for _, item in ready:
+                emit(state, item)
         for name, state in list(streams.items()):
             for _, ready in state.buffer.poll(now):
                 emit(state, ready)

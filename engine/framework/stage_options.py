@@ -16,6 +16,13 @@ from engine.framework.options import nested, option
 FRAMES_PER_WORKER = 4
 # Frames render holds while one is late when only keypoints travel (small per frame).
 REORDER_CAPACITY = 1024
+# A recorded stream goes to the pose workers in chunks of this many frames, each chunk to one
+# worker that starts it with fresh tracking state (engine.framework.dispatch): about half a
+# second, so a re-detection costs little and two to four workers share one stream.
+CHUNK_FRAMES = 16
+# How far a recorded stream's newest frame sent may run ahead of its oldest frame still at a
+# worker: what render may have to hold (below its capacity when whole frames travel).
+MAX_AHEAD_FRAMES = 64
 # The sink's memory for frames received while its writers catch up.
 SINK_BACKLOG_MB = 1024.0
 # The viewer's frame rate: what a browser needs to look live, at a small encoding cost.
@@ -43,6 +50,10 @@ class CaptureOptions(StageOptions):
                             help="pace recorded sources at their frame rate, dropping frames when behind")
     exit_on_source_loss: bool = option(False, flag="--exit-on-source-loss", help="fail instead of reconnecting")
     hwm: int = option(FRAMES_PER_WORKER, flag="--hwm", help="frames queued per pose worker before backpressure")
+    chunk: int = option(CHUNK_FRAMES, flag="--chunk",
+                        help="recorded streams go to the pose workers in chunks of this many frames, one worker each")
+    max_ahead: int = option(MAX_AHEAD_FRAMES, flag="--max-ahead",
+                            help="frames a recorded stream may run ahead of its oldest frame still at a pose worker")
     resume: str | None = option(None, flag="--resume",
                                 help="JSON {ended: [streams], next: {stream: seq}} from the supervisor after a restart")
 
@@ -58,7 +69,7 @@ class PoseStageOptions(StageOptions):
     replay_file: str | None = option(None, flag="--replay-file", metavar="FILE",
                                      help="keypoints file (.npz/.jsonl) for --pose replay")
     forward_frames: bool = option(False, flag="--forward-frames", help="send frames on (for viewers and recorders)")
-    hwm: int = option(FRAMES_PER_WORKER, flag="--hwm", help="frames queued for this worker before backpressure")
+    hwm: int = option(FRAMES_PER_WORKER, flag="--hwm", help="frames this worker takes at a time (its credit with capture)")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,8 +79,10 @@ class RenderOptions(StageOptions):
     model: str = option(flag="--model", help="classifier .onnx whose metadata says what to draw")
     reorder_capacity: int = option(REORDER_CAPACITY, flag="--reorder-capacity",
                                    help="frames held while waiting for a late one (keypoints only: small)")
-    reorder_timeout: float = option(1.0, flag="--reorder-timeout", metavar="SECONDS",
-                                    help="seconds render waits for a missing frame")
+    # Capture announces the frames a dead pose worker held, so this wait is only for a loss nobody
+    # announced (a stage restarted elsewhere); a worker starved of CPU for a second must not trip it.
+    reorder_timeout: float = option(5.0, flag="--reorder-timeout", metavar="SECONDS",
+                                    help="seconds render waits for a missing frame nobody announced lost")
     monitor: str | None = option(None, flag="--monitor", metavar="ENDPOINT",
                                  help="bind a PUB here: frames (when forwarded), keypoints and tracks in order, for viewers and recorders")
     record_output: str | None = option(None, flag="--record-output", metavar="ENDPOINT",

@@ -40,13 +40,18 @@ class Message:
         return self.header["seq"]
 
 
-def send(sock: zmq.Socket, header: dict, arrays: dict[str, np.ndarray] | None = None, flags: int = 0) -> None:
-    """Send `header` plus `arrays` (each sent from its own memory, no copy)."""
+def pack(header: dict, arrays: dict[str, np.ndarray] | None = None) -> list:
+    """The frames of one message: the msgpack header, then each array's own memory (no copy)."""
     arrays = arrays or {}
     contiguous = [np.ascontiguousarray(a) for a in arrays.values()]
     specs = [{"name": n, "dtype": a.dtype.name, "shape": list(a.shape)} for n, a in zip(arrays, contiguous)]
     head = msgpack.packb({**header, "v": SCHEMA_VERSION, "arrays": specs}, use_bin_type=True)
-    sock.send_multipart([head, *contiguous], flags=flags, copy=False)
+    return [head, *contiguous]
+
+
+def send(sock: zmq.Socket, header: dict, arrays: dict[str, np.ndarray] | None = None, flags: int = 0) -> None:
+    """Send `header` plus `arrays` (each sent from its own memory, no copy)."""
+    sock.send_multipart(pack(header, arrays), flags=flags, copy=False)
 
 
 def unpack_header(raw: bytes | memoryview, limits: Limits = DEFAULT_LIMITS) -> dict:
