@@ -3,7 +3,9 @@
 It subscribes to the labels PUB and to render's monitor PUB, so it never slows the
 pipeline. A thread takes frames off the socket as they come and holds up to
 `--max-backlog-mb` of them while the writers catch up (drawing and encoding a frame takes
-3-4 ms); frames past that budget are missing from the files, and counted.
+3-4 ms); frames past that budget are missing from the files, and counted. With `--lossless`
+(render's record feed, a recorded source) nothing is dropped: the video's frames wait for
+their labels, and the source waits for the video.
 """
 from __future__ import annotations
 
@@ -19,13 +21,18 @@ from engine.framework.options import parse_options
 from engine.framework.stage_options import SinkOptions
 from engine.framework.stagekit import RECORD_FEED_HWM, RollingStats, StatusReporter, Stop, curve_keys, run_stage
 from engine.viewer.backlog import Backlog
-from engine.viewer.board import LabelBoard, drain_labels
-from stages.sink_writers import KeypointsOutput, LabelsFile, SeqGaps, VideoRecorder
+from engine.framework.schema import BadLabel, decode_label
+from stages.sink_writers import PROGRESS_TOPIC, KeypointsOutput, LabelsFile, SeqGaps, VideoRecorder, decode_progress
 from engine.viewer.overlay import people_of
 
 POLL_MS = 20
 CONNECT_WAIT_S = 10.0
 STOP_DRAIN_S = 0.3  # of the 1 s a stage has to exit: frames already received; closing the files comes first
+# How long a recorded frame may wait for its labels, and how many may wait (memory: ~0.9 MB each at 640x480).
+# Live: short, the video keeps up. Lossless: long enough for the classifier's first label (its
+# window), and the source waits when they are all taken: a frame drawn early is a different video.
+LIVE_DELAY = (30, 0.5)
+LOSSLESS_DELAY = (128, 2.0)
 
 
 def wait_connected(events: zmq.Socket, stop: Stop, timeout_s: float) -> bool:
@@ -56,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     labels_sock = ctx.socket(zmq.SUB)
     labels_sock.setsockopt(zmq.RCVHWM, 100000)
     labels_sock.setsockopt(zmq.SUBSCRIBE, LABELS_TOPIC)
+    labels_sock.setsockopt(zmq.SUBSCRIBE, PROGRESS_TOPIC)  # classify's "labels up to frame N are out", for --record
     keys = curve_keys(args)
     transport.connect(labels_sock, args.labels, "sink labels", keys)
     monitor = events = None
@@ -75,9 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     elif args.record or args.keypoints_out:
         error_line("--record and --keypoints-out need --monitor (render's monitor endpoint); they are off")
 
-    board = LabelBoard()
     labels_file = LabelsFile(args.labels_out, error_line) if args.labels_out else None
-    recorder = VideoRecorder(args.record, error_line, board) if args.record and monitor else None
+    delay_frames, delay_s = LOSSLESS_DELAY if args.lossless else LIVE_DELAY
+    recorder = VideoRecorder(args.record, error_line, delay_frames=delay_frames, delay_s=delay_s) \
+        if args.record and monitor else None
     keypoints = KeypointsOutput(args.keypoints_out, error_line) if args.keypoints_out and monitor else None
     status = StatusReporter(ctx, args.status, "sink", args.worker)
     ready = events is None or wait_connected(events, stop, CONNECT_WAIT_S)
@@ -89,25 +98,46 @@ def main(argv: list[str] | None = None) -> int:
         backlog.start()
     stats = RollingStats()
     gaps = SeqGaps()
-    ended: list[str] = []
+    ended: list[str] = []  # streams whose every frame is in the files
+    ending: list[str] = []  # streams whose end came while the recorder still holds frames of them
     labels = malformed = 0
 
     def take_labels() -> None:
+        """Every label and progress message waiting, in the order classify published them."""
         nonlocal labels, malformed
-        for label in drain_labels(labels_sock):
-            if label is None:
+        while True:
+            try:
+                parts = labels_sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            if parts and parts[0] == PROGRESS_TOPIC:
+                progress = decode_progress(parts)
+                if progress is None:
+                    malformed += 1
+                elif recorder is not None:
+                    recorder.passed(*progress)
+                continue
+            try:
+                label = decode_label(parts)
+            except BadLabel:
                 malformed += 1
                 continue
             labels += 1
-            board.update(label, time.monotonic())
+            if recorder is not None:
+                recorder.label(label)
             if labels_file is not None:
                 labels_file.write(label)
+
+    def note_ended() -> None:
+        for stream in [s for s in ending if recorder is None or recorder.complete(s)]:
+            ending.remove(stream)
+            ended.append(stream)
 
     def take_frames(limit: int) -> int:
         """Write up to `limit` monitor messages already received; returns how many were taken."""
         nonlocal malformed
         taken = 0
-        for parts in backlog.take(limit):
+        for parts in backlog.take(limit) if limit > 0 else []:
             try:
                 msg = transport.decode(parts)
             except transport.MalformedMessage:
@@ -115,9 +145,9 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             taken += 1
             if msg.header.get("eos"):
-                ended.append(msg.stream)
+                ending.append(msg.stream)
                 if recorder is not None:
-                    recorder.flush(time.monotonic(), everything=True)  # the stream is whole: nothing to wait for
+                    recorder.end(msg.stream)  # its last frames still wait for their labels
                 continue
             gaps.see(msg.stream, msg.seq)
             stats.add(time.time_ns())
@@ -138,12 +168,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         report(force=True)
         while not stop:
-            if labels_sock.poll(0 if backlog is not None and len(backlog) else POLL_MS):
+            can_take = backlog is not None and len(backlog) and (recorder is None or not args.lossless or recorder.room())
+            if labels_sock.poll(0 if can_take else POLL_MS):
                 take_labels()  # labels first: the recorder draws frames with the labels known so far
             if backlog is not None:
-                take_frames(64)  # bounded, so labels and the stop flag are looked at often
+                # bounded, so labels and the stop flag are looked at often; lossless: no more than the recorder holds
+                take_frames(min(64, recorder.room()) if recorder is not None and args.lossless else 64)
             if recorder is not None:
                 recorder.flush(time.monotonic())
+            note_ended()
             report()
         # Stopped: write what has already arrived, within the time a stage has to exit.
         deadline = time.monotonic() + STOP_DRAIN_S
@@ -157,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
         for output in (recorder, keypoints, labels_file):
             if output is not None:
                 output.close()
+        ended.extend(ending)  # closing wrote every frame held
+        ending.clear()
         labels_sock.close(linger=0)
         if backlog is not None:
             backlog.stop()

@@ -13,14 +13,15 @@ import shutil
 import tempfile
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
+import msgpack
 import numpy as np
 
 from engine.framework.media import VIDEO_CODECS, open_video_writer
-from engine.viewer.board import LabelBoard
 from engine.viewer.overlay import FrameOverlay
 from pose.base import People, PoseError
 from pose.keypoints_file import KeypointsWriter
@@ -139,23 +140,118 @@ class KeypointsOutput(_Output):
             self._fail(exc)
 
 
-class VideoRecorder(_Output):
-    """The annotated video, at the source's frame rate, drawn a moment late so labels line up.
+PROGRESS_TOPIC = b"progress"  # on the labels PUB, beside `labels`: a label subscriber's b"labels" prefix never matches it
+MAX_PROGRESS_BYTES = 4096
 
-    Frames wait (at most `delay_frames` of them, `delay_s` long) until the classifier has
-    labelled them, then each is drawn with the labels whose window ended at or before it.
+
+def decode_progress(parts: list) -> tuple[str, int | None] | None:
+    """(stream, seq) of a classify progress message, seq None for "stream ended"; None if it is not one.
+
+    The classify stage publishes, on its labels PUB after a frame's labels, `[b"progress",
+    msgpack {"stream": str, "seq": int}]`: every label of a window ending at or before frame
+    `seq` of `stream` has been published (and, on one PUB socket, reaches a subscriber before
+    this message). `{"stream": str, "eos": true}` after the stream's last frame.
+    """
+    if len(parts) != 2 or bytes(parts[0]) != PROGRESS_TOPIC or len(parts[1]) > MAX_PROGRESS_BYTES:
+        return None
+    try:
+        body = msgpack.unpackb(bytes(parts[1]), raw=False, max_str_len=MAX_PROGRESS_BYTES, max_array_len=16, max_map_len=16)
+    except Exception:  # msgpack raises several unrelated types on bad input
+        return None
+    if not isinstance(body, dict) or not isinstance(body.get("stream"), str):
+        return None
+    if body.get("eos") is True:
+        return body["stream"], None
+    seq = body.get("seq")
+    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+        return None
+    return body["stream"], seq
+
+
+class LabelHistory:
+    """Labels per (stream, track), kept until no frame still to be drawn can need them.
+
+    Labels arrive in frame order per stream (one classify process, one PUB socket), so a
+    track's label list is ascending in `seq_to`: what it says about frame `seq` is final once
+    the track, or the stream, has a label for a later frame, or classify says it passed `seq`.
+    """
+
+    def __init__(self, max_per_track: int = 4096) -> None:
+        self.max_per_track = max_per_track  # a bound for labels of frames that never reach the sink
+        self._tracks: dict[str, dict[int, deque[tuple[int, dict]]]] = {}
+        self._newest: dict[str, int] = {}
+        self._passed: dict[str, float] = {}  # classify progress per stream (inf once it ended the stream)
+
+    def add(self, label: dict) -> None:
+        stream, track, seq_to = label["stream"], int(label["track"]), int(label["seq_to"])
+        labels = self._tracks.setdefault(stream, {}).setdefault(track, deque(maxlen=self.max_per_track))
+        labels.append((seq_to, label))
+        self._newest[stream] = max(self._newest.get(stream, -1), seq_to)
+
+    def passed(self, stream: str, seq: int | None) -> None:
+        """Classify has published every label of `stream` up to frame `seq` (None: all of them)."""
+        mark = float("inf") if seq is None else float(seq)
+        self._passed[stream] = max(self._passed.get(stream, -1.0), mark)
+
+    def settled(self, stream: str, seq: int, tracks: Iterable[int]) -> bool:
+        """True when no label still to come can change what frame `seq` shows for `tracks`."""
+        if self._passed.get(stream, -1.0) >= seq or self._newest.get(stream, -1) > seq:
+            return True
+        known = self._tracks.get(stream, {})
+        return all(t < 0 or (t in known and known[t] and known[t][-1][0] >= seq) for t in tracks)
+
+    def at(self, stream: str, seq: int) -> dict[int, dict]:
+        """track -> its newest label whose window ended at or before frame `seq`."""
+        out = {}
+        for track, labels in self._tracks.get(stream, {}).items():
+            for seq_to, label in reversed(labels):
+                if seq_to <= seq:
+                    out[track] = label
+                    break
+        return out
+
+    def forget_before(self, stream: str, seq: int) -> None:
+        """Drop labels no frame from `seq` on can show (each track keeps its newest one at or before `seq`)."""
+        for labels in self._tracks.get(stream, {}).values():
+            while len(labels) > 1 and labels[1][0] <= seq:
+                labels.popleft()
+
+
+@dataclass
+class _Pending:
+    t_s: float
+    stream: str
+    seq: int
+    people: People
+    frame_bgr: np.ndarray
+
+
+class VideoRecorder(_Output):
+    """The annotated video, at the source's frame rate: skeletons, boxes, and each person's action label.
+
+    Labels come after the frames they describe (the classifier is downstream of the frames'
+    publisher), so a frame waits here until what it shows is settled: classify reported it has
+    passed the frame, or a label of a later frame came (labels arrive in frame order), or the
+    frame has nobody tracked in it. It is then drawn with, per track, the newest label whose
+    window ended at or before it: a recorded source gives the same video every run. More than
+    `delay_frames` waiting frames are drawn with what is known then (the sink of a lossless
+    source stops taking frames while `room()` is 0, which slows the source instead). Until
+    classify has sent progress, a frame that waited `delay_s` is drawn too: without progress a
+    track's last frames would otherwise wait for a label that never comes.
     """
 
     what, flag = "video file", "--record"
 
-    def __init__(self, path: str | os.PathLike[str], on_error: ErrorSink, board: LabelBoard,
-                 overlay: FrameOverlay | None = None, delay_frames: int = 30, delay_s: float = 0.5,
-                 min_free_bytes: int = MIN_FREE_BYTES) -> None:
+    def __init__(self, path: str | os.PathLike[str], on_error: ErrorSink, overlay: FrameOverlay | None = None,
+                 delay_frames: int = 30, delay_s: float = 0.5, min_free_bytes: int = MIN_FREE_BYTES) -> None:
         super().__init__(path, on_error)
-        self.board, self.overlay = board, overlay or FrameOverlay()
+        self.labels = LabelHistory()
+        self.overlay = overlay or FrameOverlay()
         self.delay_frames, self.delay_s, self.min_free_bytes = delay_frames, delay_s, min_free_bytes
         self.frames = 0
-        self._pending: deque[tuple[float, str, int, People, np.ndarray]] = deque()
+        self._pending: deque[_Pending] = deque()
+        self.progress_seen = False  # classify reports how far it is: frames wait for it, not for a time
+        self._ended: set[str] = set()
         self._writer: cv2.VideoWriter | None = None
         self._size: tuple[int, int] | None = None
         self._next_free_check = 0.0
@@ -170,8 +266,22 @@ class VideoRecorder(_Output):
         except OSError as exc:
             self._fail(exc)
 
+    def label(self, label: dict) -> None:
+        """A label from the labels PUB (in the order published)."""
+        if not self.failed:
+            self.labels.add(label)
+
+    def passed(self, stream: str, seq: int | None) -> None:
+        """Classify's progress on `stream` (None: it has ended the stream); from now on no frame waits by the clock."""
+        self.labels.passed(stream, seq)
+        self.progress_seen = True
+
+    def room(self) -> int:
+        """Frames `add` takes before the oldest would be drawn for lack of space (0: stop taking)."""
+        return max(0, self.delay_frames - len(self._pending))
+
     def add(self, stream: str, seq: int, fps: float, people: People, frame_bgr: np.ndarray, now_s: float) -> None:
-        """Queue one frame (`frame_bgr` is copied when drawn); writes the frames whose labels are in."""
+        """Queue one frame (`frame_bgr` is copied when drawn); writes the frames whose labels are settled."""
         if self.failed:
             return
         if self._writer is None:
@@ -179,20 +289,30 @@ class VideoRecorder(_Output):
             if self.failed:
                 return
             self._next_free_check = now_s + FREE_CHECK_PERIOD_S
-        self._pending.append((now_s, stream, seq, people, frame_bgr))
+        self._pending.append(_Pending(now_s, stream, seq, people, frame_bgr))
         self.flush(now_s)
 
+    def end(self, stream: str) -> None:
+        """Every frame of `stream` has been added (its end-of-stream marker came)."""
+        self._ended.add(stream)
+
+    def complete(self, stream: str) -> bool:
+        """True once `stream` ended and each of its frames is written (or the recorder gave up)."""
+        return stream in self._ended and (self.failed or all(p.stream != stream for p in self._pending))
+
     def flush(self, now_s: float, everything: bool = False) -> None:
-        while self._pending and not self.failed:
-            t, stream, seq, _, _ = self._pending[0]
-            ready = everything or len(self._pending) > self.delay_frames or now_s - t >= self.delay_s \
-                or self.board.newest_seq(stream) >= seq
-            if not ready:
-                break
-            self._write(*self._pending.popleft()[1:])
-        if now_s >= self._next_free_check and self._writer is not None:
+        if now_s >= self._next_free_check and self._writer is not None:  # before writing more
             self._next_free_check = now_s + FREE_CHECK_PERIOD_S
             self._check_free_space()
+        while self._pending and not self.failed:
+            head = self._pending[0]
+            waited_enough = not self.progress_seen and now_s - head.t_s >= self.delay_s
+            ready = everything or len(self._pending) > self.delay_frames or waited_enough \
+                or self.labels.settled(head.stream, head.seq, head.people.tracks.tolist())
+            if not ready:
+                break
+            self._pending.popleft()
+            self._write(head)
 
     def _open(self, width: int, height: int, fps: float) -> None:
         fps = fps if fps and np.isfinite(fps) and fps > 0 else 30.0
@@ -202,8 +322,9 @@ class VideoRecorder(_Output):
             return
         self._writer, self._size = writer, (int(width), int(height))
 
-    def _write(self, stream: str, seq: int, people: People, frame_bgr: np.ndarray) -> None:
-        image = self.overlay.draw(frame_bgr, people, self.board.at(stream, seq))
+    def _write(self, frame: _Pending) -> None:
+        image = self.overlay.draw(frame.frame_bgr, frame.people, self.labels.at(frame.stream, frame.seq))
+        self.labels.forget_before(frame.stream, frame.seq)
         if (image.shape[1], image.shape[0]) != self._size:  # another stream of another size: one video, one size
             image = cv2.resize(image, self._size, interpolation=cv2.INTER_AREA)
         self._writer.write(image)

@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 
 from engine.framework.schema import LABEL_FIELDS
-from engine.viewer.board import LabelBoard
 from stages.sink_writers import VideoRecorder
 from pipeline_helpers import Engine, synthetic_frames
 from pose.base import People
@@ -142,7 +141,7 @@ def test_disk_full_stops_one_file_not_the_run(model: Path) -> None:
 def test_recorder_stops_early_enough_to_keep_the_video_playable(tmp_path: Path) -> None:
     said: list[str] = []
     free = shutil.disk_usage(tmp_path).free
-    recorder = VideoRecorder(tmp_path / "out.mp4", said.append, LabelBoard(), min_free_bytes=free + 2**40)
+    recorder = VideoRecorder(tmp_path / "out.mp4", said.append, min_free_bytes=free + 2**40)
     frames, keypoints = synthetic_frames(10)
     for seq, (frame, kp) in enumerate(zip(frames, keypoints)):
         recorder.add("cam", seq, 30.0, People(kp[None]), frame, now_s=100.0 + seq)
