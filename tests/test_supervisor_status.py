@@ -115,3 +115,10 @@ def test_a_silent_stage_shows_no_rate(supervisor: Supervisor) -> None:
     assert "| render   0.0 fps HUNG q 0" in supervisor.status_line(1.0)
     assert supervisor.summary()["per_stage"]["render"]["rate"] == 0.0
     assert supervisor.summary()["per_stage"]["render"]["hung"] is True
+
+
+def test_no_frames_at_all_names_the_source(supervisor: Supervisor) -> None:
+    send(supervisor, "capture", frames=0, done=True)
+    assert supervisor.why_no_labels() == (
+        "the source synthetic: gave no frames (not a video, an empty file or folder, or a stream that never sent one): "
+        "check that it plays, or point --source at another")

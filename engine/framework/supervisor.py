@@ -594,18 +594,25 @@ class Supervisor:
         if captured == 0:
             return (f"the source {sources} gave no frames (not a video, an empty file or folder, or a stream that never "
                     f"sent one): check that it plays, or point --source at another")
+        published = self.counters(("classify", 0)).get("labels", 0)
+        if published:
+            return (f"the classifier published {published} labels on {self.labels_endpoint} but none arrived here: "
+                    f"give --publish an address subscribers can connect to")
         longest = max(self._frames_per_stream().values(), default=0)
         needs = self._first_label_frames()
         if needs is not None and longest < needs[0]:
             frames, fps, contract = needs
             fix = self._shorter_window_fix(longest, fps, contract)
-            return (f"the longest stream of {sources} has {longest} frame{'s' if longest != 1 else ''} at {fps:g} fps, "
-                    f"fewer than the {frames} model {self.model_name} needs for a first label "
-                    f"({contract.min_window} of its frames at {contract.fps:g} fps): use a longer clip, {fix}")
+            what = "1 frame (a picture, not a video?)" if longest == 1 else f"{longest} frames"
+            return (f"the longest stream of {sources} has {what} at {fps:g} fps, fewer than the {frames} model "
+                    f"{self.model_name} needs for a first label ({contract.min_window} of its frames at {contract.fps:g} fps): "
+                    f"use a longer clip, {fix}")
         found = self.counters(("render", 0)).get("people_frames")
-        where = "in any of its" if found == 0 or found is None else "for long enough in its"
-        return (f"no person was found {where} {captured} frames of {sources}: make sure whole people are in view, "
-                f"or try another pose backend (--pose)")
+        if found == 0:
+            where = f"no person was found in any of the {captured} frames"
+        else:  # found somewhere, or render does not say: tracks too short for a window
+            where = f"no person was followed for {needs[0] if needs else 'enough'} frames in a row in the {captured} frames"
+        return f"{where} of {sources}: make sure whole people are in view, or try another pose backend (--pose)"
 
     def _frames_per_stream(self) -> dict[str, int]:
         """Frames render passed on per stream (an ended stream's length), across classifier restarts."""
