@@ -97,6 +97,15 @@ def test_keys_generate_makes_secrets_owner_only(tmp_path: Path) -> None:
     assert mode(tmp_path / "keys" / "server.key_secret") == 0o600 and mode(tmp_path / "keys" / "server.key") == 0o644
 
 
+def test_keys_into_a_regular_file_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "a_file").write_text("not a folder")
+    done = subprocess.run(engine_cmd("keys", "generate", str(tmp_path / "a_file")), capture_output=True, text=True,
+                          timeout=60, cwd=REPO)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [f"error: key folder {tmp_path / 'a_file'}: cannot write keys there (not a directory): "
+                                        "give `engine keys generate` a writable folder (or one it can create)"]
+
+
 @pytest.mark.parametrize("keypoints", ["kp.npz", "kp.jsonl"])
 def test_every_output_file_is_0644(window_model: Path, tmp_path: Path, keypoints: str) -> None:
     outputs = {"--record": "out.avi", "--labels-out": "labels.jsonl", "--keypoints-out": keypoints, "--summary": "run.json"}

@@ -60,16 +60,20 @@ def generate_keys(folder: str | Path) -> Path:
     Public keys (`*.key`) are 0644, secret keys (`*.key_secret`) 0600; the folder is 0700.
     """
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    folder.chmod(0o700)
     authorized = folder / "authorized"
-    authorized.mkdir(exist_ok=True)
-    for name in ("server", "client"):
-        public, secret = zmq.curve_keypair()
-        _write_key(folder / f"{name}.key", certificate_text(public), PUBLIC_MODE)
-        _write_key(folder / f"{name}.key_secret", certificate_text(public, secret), SECRET_MODE)
-        if name == "client":
-            _write_key(authorized / "client.key", certificate_text(public), PUBLIC_MODE)
+    try:
+        authorized.mkdir(parents=True, exist_ok=True)
+        folder.chmod(0o700)
+        for name in ("server", "client"):
+            public, secret = zmq.curve_keypair()
+            _write_key(folder / f"{name}.key", certificate_text(public), PUBLIC_MODE)
+            _write_key(folder / f"{name}.key_secret", certificate_text(public, secret), SECRET_MODE)
+            if name == "client":
+                _write_key(authorized / "client.key", certificate_text(public), PUBLIC_MODE)
+    except OSError as exc:
+        reason = (exc.strerror or str(exc)).lower()
+        raise ConfigError(f"key folder {folder}: cannot write keys there ({reason}): give `engine keys generate` "
+                          f"a writable folder (or one it can create)") from None
     return folder
 
 
