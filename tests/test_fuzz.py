@@ -284,7 +284,7 @@ class StageUnderFuzz:
 
     name: str
     proc: subprocess.Popen
-    feed: zmq.Socket
+    feed: "zmq.Socket | WorkerFeed"
     output: zmq.Socket
     status: zmq.Socket
     valid: Callable[[int], tuple[dict, dict]]
@@ -316,6 +316,25 @@ class StageUnderFuzz:
         return int(self.last_report.get("malformed", -1))
 
 
+class WorkerFeed:
+    """Capture's side of a pose worker's link (engine.framework.dispatch): a ROUTER that sends every
+    message to the one worker that has reported to it, as capture deals frames."""
+
+    def __init__(self, sock: zmq.Socket) -> None:
+        self.sock = sock
+        self.identity: bytes | None = None
+
+    def send_multipart(self, parts: list, flags: int = 0, copy: bool = True) -> None:
+        if self.identity is None:
+            if not self.sock.poll(30_000):
+                raise zmq.Again("the pose worker never reported")
+            self.identity = self.sock.recv_multipart()[0]
+        self.sock.send_multipart([self.identity, *parts], flags=flags, copy=copy)
+
+    def close(self, linger: int = 0) -> None:
+        self.sock.close(linger=linger)
+
+
 def _start_stage(name: str, model: Path) -> StageUnderFuzz:
     ctx = zmq.Context.instance()
     ports = {k: free_port() for k in ("input", "output", "status")}
@@ -323,8 +342,11 @@ def _start_stage(name: str, model: Path) -> StageUnderFuzz:
     status = ctx.socket(zmq.PULL)
     status.bind(ep["status"])
     if name == "pose":
-        feed = ctx.socket(zmq.PUSH)
-        feed.bind(ep["input"])
+        router = ctx.socket(zmq.ROUTER)
+        router.setsockopt(zmq.ROUTER_MANDATORY, 1)  # a full or gone worker blocks, then fails the test
+        router.setsockopt(zmq.SNDTIMEO, 5000)
+        router.bind(ep["input"])
+        feed = WorkerFeed(router)
         output = ctx.socket(zmq.PULL)
         output.bind(ep["output"])
         args, valid = ["--input", ep["input"], "--output", ep["output"], "--pose", "replay"], _pose_frame
@@ -338,7 +360,8 @@ def _start_stage(name: str, model: Path) -> StageUnderFuzz:
         output.setsockopt(zmq.SUBSCRIBE, LABELS_TOPIC)
         args, valid = ["--input", ep["input"], "--publish", ep["output"], "--model", str(model)], _rendered
         feed = ctx.socket(zmq.PUSH)
-    feed.setsockopt(zmq.SNDTIMEO, 5000)  # a dead stage must fail the test, not hang it
+    if name != "pose":
+        feed.setsockopt(zmq.SNDTIMEO, 5000)  # a dead stage must fail the test, not hang it
     proc = subprocess.Popen([sys.executable, "-m", f"stages.{name}", *args, "--status", ep["status"]],
                             cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if name != "pose":
