@@ -58,6 +58,7 @@ class LatestSlot:
     lock: threading.Lock = field(default_factory=threading.Lock)
     item: tuple[dict, dict] | None = None
     eos: deque = field(default_factory=deque)
+    read: int = 0  # frames the source gave: each is sent on, dropped, or waiting here
     dropped: int = 0
     dropped_by_stream: dict[str, int] = field(default_factory=dict)
     finished: bool = False
@@ -66,6 +67,7 @@ class LatestSlot:
 
     def put(self, item: tuple[dict, dict]) -> None:
         with self.lock:
+            self.read += 1
             if self.item is not None:
                 self.dropped += 1
                 stream = self.item[0]["stream"]
@@ -221,6 +223,7 @@ class Capture:
         self.started: list[str] = []
         self.ended: list[str] = []
         self.dropped = 0
+        self.read = 0
         self.lost_announced = 0
         self.source_errors: dict[str, str] = {}
 
@@ -327,7 +330,8 @@ class Capture:
 
     def _report(self, done: bool, force: bool = False, **extra: object) -> None:
         self.status.send(
-            {**self.meter.fields(), "dropped": self.dropped, "started": self.started, "live": self.live,
+            {**self.meter.fields(), "dropped": self.dropped, "read": self.read or self.meter.frames,
+             "started": self.started, "live": self.live,
              "ended": self.ended, "position": {s: n for s, n in self.position.items() if s not in self.ended},
              "workers": self.pool.counts(), "lost_announced": self.lost_announced,
              "malformed": self.pool.malformed, "source_errors": dict(self.source_errors),
@@ -407,6 +411,7 @@ class Capture:
                 header, arrays = item
                 sent_any = self._send_eos(header) if header.get("eos") else self._send_frame(header, arrays)
             self.dropped = sum(t.slot.dropped for t in threads)
+            self.read = sum(t.slot.read for t in threads)
             self.source_errors = {t.spec.text: t.slot.error for t in threads if t.slot.reconnecting and t.slot.error}
             self._report(False, reconnecting=[t.spec.text for t in threads if t.slot.reconnecting])
             if not sent_any:
