@@ -122,3 +122,17 @@ def test_no_frames_at_all_names_the_source(supervisor: Supervisor) -> None:
     assert supervisor.why_no_labels() == (
         "the source synthetic: gave no frames (not a video, an empty file or folder, or a stream that never sent one): "
         "check that it plays, or point --source at another")
+
+
+def test_a_restarted_recorded_capture_counts_each_frame_once(supervisor: Supervisor) -> None:
+    """Each restart re-sends RESUME_MARGIN frames before the last reported position: counted once in all."""
+    capture = supervisor._by_report_key[("capture", 0)]
+    incarnations = [(100, 100), (80, 148)]  # (frames sent, next frame) of each killed incarnation
+    for frames, position in incarnations:
+        send(supervisor, "capture", frames=frames, position={"s": position})
+        last = supervisor.reports.pop(("capture", 0))
+        supervisor._carry(capture, last)
+        supervisor._resume(capture, last)  # where the next one starts: position - RESUME_MARGIN
+    assert capture.resumed_at == {"s": 148 - 32}
+    send(supervisor, "capture", frames=200 - 116, position={}, ended=["s"])
+    assert supervisor.summary()["per_stage"]["capture"]["frames"] == 200

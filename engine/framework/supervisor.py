@@ -74,6 +74,7 @@ class StageProcess:
     carried: dict[str, float] = field(default_factory=dict)
     carried_streams: dict[str, int] = field(default_factory=dict)  # frames per stream of earlier incarnations
     unreported: int = 0  # frames earlier incarnations handled after their last report (from their tally)
+    resumed_at: dict[str, int] = field(default_factory=dict)  # a restarted capture's first frame per stream
     started_at: float = 0.0
     last_report: float | None = None
     hung: int = 0
@@ -349,7 +350,7 @@ class Supervisor:
             if show:
                 print(format_label(label), file=self.out, flush=True)
 
-    def _take_last_labels(self, sock: zmq.Socket | None, quiet_s: float = 0.3) -> None:
+    def _take_last_labels(self, sock: zmq.Socket | None, quiet_s: float = 0.2) -> None:
         """After the stages stopped: the labels still on their way, until none came for `quiet_s`."""
         while sock is not None and sock.poll(int(quiet_s * 1000)):
             self._take_labels(sock)
@@ -436,7 +437,8 @@ class Supervisor:
             # The new capture re-sends RESUME_MARGIN frames before each stream's reported position,
             # and every frame after it: the dead one's count up to where the new one resumes.
             position = last.get("position", {})
-            stage.carried["frames"] -= sum(min(RESUME_MARGIN, n) for n in position.values())
+            stage.carried["frames"] -= sum(min(RESUME_MARGIN, max(0, n - stage.resumed_at.get(s, 0)))
+                                           for s, n in position.items())
         elif tally is not None and tally > reported:
             stage.carried["frames"] += tally - reported  # handled after its last report, before it died
             stage.unreported += tally - reported
@@ -458,6 +460,7 @@ class Supervisor:
         # Lossless: re-send the frames that sat in the dead capture's queue. Live: number on (those are gone).
         margin = 0 if last.get("live") else RESUME_MARGIN
         position = {s: max(0, int(n) - margin) for s, n in last.get("position", {}).items()}
+        stage.resumed_at = position
         return json.dumps({"ended": last.get("ended", []), "next": position})
 
     def counters(self, key: tuple[str, int]) -> dict:
