@@ -12,7 +12,7 @@ import zmq
 
 from engine.framework import transport
 from engine.classify.runtime import ClassifierRuntime, item_spec
-from engine.framework.schema import encode_label
+from engine.framework.schema import encode_label, encode_progress
 from engine.framework.options import parse_options
 from engine.framework.stage_options import ClassifyStageOptions
 from engine.framework.stagekit import LABELS_HWM, RollingStats, StageMeter, StatusReporter, Stop, bounded, curve_keys, run_stage
@@ -113,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             if header.get("eos"):
                 runtime.end_stream(msg.stream)
+                pub.send_multipart(encode_progress(msg.stream, None))
                 ended.append(msg.stream)
                 audit.lengths[msg.stream] = stream_frames
                 lost += stream_lost
@@ -127,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
                 pub.send_multipart(encode_label(result.as_dict(), t_publish_ns))
                 labels += 1
                 label_stats.add(t_publish_ns, (t_publish_ns - result.t_capture_ns) / 1e6)
+            pub.send_multipart(encode_progress(msg.stream, msg.seq))  # this frame's labels are all out
             meter.count(t0, (time.time_ns() - header["t_capture_ns"]) / 1e6)
         report()
     report(force=True)

@@ -16,13 +16,13 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from engine.framework import transport
-from engine.framework.schema import LABELS_TOPIC
+from engine.framework.schema import LABELS_TOPIC, PROGRESS_TOPIC, decode_progress
 from engine.framework.options import parse_options
 from engine.framework.stage_options import SinkOptions
 from engine.framework.stagekit import RECORD_FEED_HWM, RollingStats, StatusReporter, Stop, curve_keys, run_stage
 from engine.viewer.backlog import Backlog
 from engine.framework.schema import BadLabel, decode_label
-from stages.sink_writers import PROGRESS_TOPIC, KeypointsOutput, LabelsFile, SeqGaps, VideoRecorder, decode_progress
+from stages.sink_writers import KeypointsOutput, LabelsFile, SeqGaps, VideoRecorder
 from engine.viewer.overlay import people_of
 
 POLL_MS = 20

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
-import msgpack
 import numpy as np
 
 from engine.framework.media import VIDEO_CODECS, open_video_writer
@@ -138,34 +137,6 @@ class KeypointsOutput(_Output):
             writer.close()
         except OSError as exc:
             self._fail(exc)
-
-
-PROGRESS_TOPIC = b"progress"  # on the labels PUB, beside `labels`: a label subscriber's b"labels" prefix never matches it
-MAX_PROGRESS_BYTES = 4096
-
-
-def decode_progress(parts: list) -> tuple[str, int | None] | None:
-    """(stream, seq) of a classify progress message, seq None for "stream ended"; None if it is not one.
-
-    The classify stage publishes, on its labels PUB after a frame's labels, `[b"progress",
-    msgpack {"stream": str, "seq": int}]`: every label of a window ending at or before frame
-    `seq` of `stream` has been published (and, on one PUB socket, reaches a subscriber before
-    this message). `{"stream": str, "eos": true}` after the stream's last frame.
-    """
-    if len(parts) != 2 or bytes(parts[0]) != PROGRESS_TOPIC or len(parts[1]) > MAX_PROGRESS_BYTES:
-        return None
-    try:
-        body = msgpack.unpackb(bytes(parts[1]), raw=False, max_str_len=MAX_PROGRESS_BYTES, max_array_len=16, max_map_len=16)
-    except Exception:  # msgpack raises several unrelated types on bad input
-        return None
-    if not isinstance(body, dict) or not isinstance(body.get("stream"), str):
-        return None
-    if body.get("eos") is True:
-        return body["stream"], None
-    seq = body.get("seq")
-    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
-        return None
-    return body["stream"], seq
 
 
 class LabelHistory:

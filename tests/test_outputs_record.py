@@ -15,12 +15,12 @@ import pytest
 import zmq
 
 from engine.framework import transport
-from engine.framework.schema import LABELS_TOPIC, encode_label
+from engine.framework.schema import LABELS_TOPIC, PROGRESS_TOPIC, encode_label
 from engine.viewer.overlay import FrameOverlay
 from pipeline_helpers import REPO, Engine, free_port, synthetic_frames
 from pose.base import People
 from pose.keypoints_file import KeypointsFile, KeypointsWriter
-from stages.sink_writers import PROGRESS_TOPIC, VideoRecorder
+from stages.sink_writers import VideoRecorder
 
 NAMES = ("clapping", "waving", "jumping jacks", "boxing", "bending", "punching", "throwing", "sit down")
 

@@ -202,3 +202,36 @@ def decode_status(raw: bytes) -> dict:
             raise BadStatus(f"status field {name}={value!r:.80} must be {spec.expected}")
         checked[name] = value
     return checked
+
+
+# Classify's progress beside the labels on the same PUB socket, for recorders that must know a
+# frame's labels are final: `[b"progress", msgpack {"stream": str, "seq": int}]` after the labels
+# of frame `seq` (every label of a window ending at or before it is out, and on one PUB socket
+# reaches a subscriber first), `{"stream": str, "eos": true}` after the stream's last frame.
+# A subscriber to `labels` never receives it (its b"labels" prefix never matches).
+PROGRESS_TOPIC = b"progress"
+MAX_PROGRESS_BYTES = 4096
+
+
+def encode_progress(stream: str, seq: int | None) -> list[bytes]:
+    """The frames saying every label of `stream` up to frame `seq` is out (seq None: the stream ended)."""
+    body = {"stream": stream, "eos": True} if seq is None else {"stream": stream, "seq": int(seq)}
+    return [PROGRESS_TOPIC, msgpack.packb(body, use_bin_type=True)]
+
+
+def decode_progress(parts: list) -> tuple[str, int | None] | None:
+    """(stream, seq) of a progress message, seq None for "stream ended"; None if it is not one."""
+    if len(parts) != 2 or bytes(parts[0]) != PROGRESS_TOPIC or len(parts[1]) > MAX_PROGRESS_BYTES:
+        return None
+    try:
+        body = msgpack.unpackb(bytes(parts[1]), raw=False, max_str_len=MAX_PROGRESS_BYTES, max_array_len=16, max_map_len=16)
+    except Exception:  # msgpack raises several unrelated types on bad input
+        return None
+    if not isinstance(body, dict) or not isinstance(body.get("stream"), str):
+        return None
+    if body.get("eos") is True:
+        return body["stream"], None
+    seq = body.get("seq")
+    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+        return None
+    return body["stream"], seq
