@@ -23,8 +23,8 @@ from typing import TextIO
 import numpy as np
 import zmq
 
-from engine.classify.contract import load_contract
-from engine.classify.runtime import ClassifyOptions
+from engine.classify.contract import Contract, load_contract
+from engine.classify.runtime import ClassifyOptions, track_windows
 from engine.errors import ConfigError, EngineError, StageError
 from engine.framework import transport
 from engine.framework.config import RunOptions
@@ -630,11 +630,11 @@ class Supervisor:
             return {"": self.counters(("capture", 0)).get("frames", 0)}
         return seen
 
-    def _run_contract(self):  # -> engine.classify.contract.Contract
+    def _run_contract(self) -> Contract:
         contract = load_contract(self.options.model)
         return contract.with_min_window_s(self.options.min_window) if self.options.min_window else contract
 
-    def _first_label_frames(self):  # -> tuple[int, float, Contract] | None
+    def _first_label_frames(self) -> tuple[int, float, Contract] | None:
         """(source frames a track needs for its first label, source fps, contract run), for the first recorded source."""
         contract = self._run_contract()
         fps = self._source_fps()
@@ -643,21 +643,24 @@ class Supervisor:
         return first_label_frames(contract, fps), fps, contract
 
     def _source_fps(self) -> float | None:
+        """The frame rate of the first recorded source's first stream, as capture read it (None: all live)."""
         for text in self.options.source:
             spec = parse_source(text, self.options.mhad_root)
             if spec.live:
                 continue
+            readers = open_streams(spec)
             try:
-                readers = open_streams(spec)
                 reader = next(readers, None)
                 if reader is not None:
                     reader.close()
                     return float(reader.fps)
             except EngineError:
                 continue
+            finally:
+                readers.close()
         return None
 
-    def _shorter_window_fix(self, frames: int, fps: float, contract) -> str:
+    def _shorter_window_fix(self, frames: int, fps: float, contract: Contract) -> str:
         """`--min-window S` when some shorter first window fits `frames`, else a model with a shorter window."""
         for model_frames in range(contract.min_window - 1, 0, -1):
             seconds = model_frames / contract.fps
@@ -666,10 +669,8 @@ class Supervisor:
         return "or a model with a shorter window (even --min-window cannot make a first label from so few frames)"
 
 
-def first_label_frames(contract, source_fps: float) -> int:
+def first_label_frames(contract: Contract, source_fps: float) -> int:
     """Source frames at `source_fps` a track needs before its first label: the classify stage's own windowing."""
-    from engine.classify.runtime import track_windows
-
     longest = int(math.ceil((contract.window + 1) / contract.fps * source_fps)) + 2
     keypoints = np.zeros((longest, 18, 3), np.float32)
     first = next(track_windows(contract, keypoints, source_fps), None)
