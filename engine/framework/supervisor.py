@@ -350,9 +350,11 @@ class Supervisor:
             if show:
                 print(format_label(label), file=self.out, flush=True)
 
-    def _take_last_labels(self, sock: zmq.Socket | None, quiet_s: float = 0.2) -> None:
-        """After the stages stopped: the labels still on their way, until none came for `quiet_s`."""
-        while sock is not None and sock.poll(int(quiet_s * 1000)):
+    def _take_last_labels(self, sock: zmq.Socket | None, quiet_s: float = 0.2, most_s: float = 2.0) -> None:
+        """After the stages stopped: the labels still on their way, until none came for `quiet_s`
+        (at most `most_s`: another publisher on the endpoint must not hold the exit)."""
+        deadline = time.monotonic() + most_s
+        while sock is not None and time.monotonic() < deadline and sock.poll(int(quiet_s * 1000)):
             self._take_labels(sock)
 
     def _source_finished(self) -> bool:
