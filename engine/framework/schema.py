@@ -161,7 +161,7 @@ STATUS_FIELDS: dict[str, StatusField] = {
     "malformed": _COUNT, "say": _TEXTS, "ready": _FLAG,
     # capture
     "dropped": _COUNT, "started": _TEXTS, "ended": _TEXTS, "live": _FLAG, "done": _FLAG, "position": _COUNTS,
-    "reconnecting": _TEXTS, "lost_announced": _COUNT, "source_errors": _REASONS,
+    "reconnecting": _TEXTS, "lost_announced": _COUNT, "source_errors": _REASONS, "read": _COUNT,
     "workers": StatusField(_is_workers, "a map {local: count, remote: count}"),
     # pose
     "backend": _TEXT, "remote": _FLAG,

@@ -595,8 +595,9 @@ class Supervisor:
     def why_no_labels(self) -> str:
         """One sentence from what the stages reported: no frames, too few for the model, or no person."""
         sources = ", ".join(self.options.source)
-        captured = self.counters(("capture", 0)).get("frames", 0)
-        if captured == 0:
+        capture = self.counters(("capture", 0))
+        captured = capture.get("frames", 0)
+        if captured == 0 and capture.get("read", 0) == 0:  # read: frames taken from the source, dropped ones too
             return (f"the source {sources} gave no frames (not a video, an empty file or folder, or a stream that never "
                     f"sent one): check that it plays, or point --source at another")
         published = self.counters(("classify", 0)).get("labels", 0)
