@@ -1,0 +1,347 @@
+"""`engine bridge`: labels to a real MQTT broker (mosquitto, started here on a free port), through a
+real ZeroMQ PUB, read back by a real paho-mqtt subscriber; the broker stopped and restarted mid-run.
+
+mosquitto comes from Debian (scripts/test.sh installs it when missing); without it these tests skip.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+import zmq
+
+from engine.bridge.buffer import DropOldestBuffer
+from engine.bridge.topics import escape_level, label_topic, parse_label_topic, unescape_level
+from engine.framework.schema import encode_label
+from pipeline_helpers import REPO, engine_cmd, free_port
+
+MOSQUITTO = shutil.which("mosquitto") or next((p for p in ("/usr/sbin/mosquitto",) if os.access(p, os.X_OK)), None)
+needs_broker = pytest.mark.skipif(MOSQUITTO is None, reason="mosquitto is not installed (scripts/test.sh installs it)")
+BASE = "har/test"
+
+
+# --- topic names ------------------------------------------------------------------------------
+
+STREAMS = ["camera:0", "mhad:S08/A03/R01", "a+b#c", "100%", "%2F", "", "/", "//x//", "rtsp://h/s?x=1&y=#2",
+           "caméra 1 ☃", "tab\there", "nul\x00x", "\x7f\x85", "$SYS", "synthetic:A05?loops=1"]
+
+
+@pytest.mark.parametrize("stream", STREAMS)
+def test_a_stream_id_is_one_topic_level_and_comes_back(stream: str) -> None:
+    level = escape_level(stream)
+    assert not set(level) & set("/+#\x00") and all(ord(c) >= 0x20 and not 0x7F <= ord(c) <= 0x9F for c in level)
+    assert unescape_level(level) == stream
+    topic = label_topic(BASE, stream, 7)
+    assert topic == f"{BASE}/{level}/7"
+    assert parse_label_topic(BASE, topic) == (stream, 7)
+
+
+def test_the_documented_examples() -> None:
+    assert label_topic("har", "mhad:S08/A03/R01", 0) == "har/mhad:S08%2FA03%2FR01/0"
+    assert label_topic("har", "camera:0", 3) == "har/camera:0/3"
+    assert escape_level("a+b#c%") == "a%2Bb%23c%25"
+
+
+def test_a_full_buffer_drops_its_oldest_and_counts() -> None:
+    buf: DropOldestBuffer[int] = DropOldestBuffer(3)
+    assert [buf.push(i) for i in range(5)] == [False, False, False, True, True]
+    assert buf.dropped == 2 and [buf.pop() for _ in range(len(buf))] == [2, 3, 4]
+
+
+# --- the command line -------------------------------------------------------------------------
+
+def bridge_cmd(*args: str) -> list[str]:
+    """`engine bridge ...`; until the command is in engine.framework.commands.COMMANDS, through its module."""
+    from engine.framework.commands import COMMANDS
+
+    if "bridge" in COMMANDS:
+        return engine_cmd("bridge", *args)
+    harness = ("import sys; from engine.framework.options import Parser; from engine.framework.commands import bridge; "
+               "from engine.errors import EngineError; p = Parser(prog='engine'); bridge.add_parser(p.add_subparsers(dest='command')); "
+               "a = p.parse_args(['bridge', *sys.argv[1:]])\n"
+               "try: sys.exit(bridge.run(a))\n"
+               "except EngineError as e: print(f'error: {e}', file=sys.stderr); sys.exit(e.exit_code)")
+    return [sys.executable, "-c", harness, *args]
+
+
+@pytest.mark.parametrize("url, says", [
+    ("http://127.0.0.1:1883/har", "scheme must be mqtt"),
+    ("mqtt://127.0.0.1:port/har", "port must be a number"),
+    ("mqtt://127.0.0.1:99999/har", "port must be a number"),
+    ("mqtt://127.0.0.1:1883", "no topic"),
+    ("mqtt://127.0.0.1:1883/", "no topic"),
+    ("mqtt://127.0.0.1:1883/har/+", "wildcard"),
+    ("mqtt:///har", "no broker host"),
+    ("mqtt://user:secret@127.0.0.1/har", "credentials do not belong"),
+    ("mqtt://no-such-host.invalid:1883/har", "does not resolve"),
+])
+def test_a_bad_broker_url_is_one_line_and_exit_2(url: str, says: str) -> None:
+    done = subprocess.run(bridge_cmd("--to", url, "--connect", "tcp://127.0.0.1:1"), cwd=REPO, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: --to") and says in lines[0], done.stderr
+    assert "secret" not in done.stderr
+
+
+def test_tls_flags_need_mqtts() -> None:
+    done = subprocess.run(bridge_cmd("--to", "mqtt://127.0.0.1:1883/har", "--tls-insecure"), cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and done.stderr.strip() == "error: --tls-insecure needs TLS: use an mqtts:// URL in --to"
+
+
+# --- a real broker ----------------------------------------------------------------------------
+
+class Broker:
+    """mosquitto on 127.0.0.1:`port`, sessions persisted in `folder` across a stop and a start."""
+
+    def __init__(self, folder: Path) -> None:
+        self.port = free_port()
+        self.conf = folder / "mosquitto.conf"
+        self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+                             f"persistence_location {folder}/\nlog_dest stderr\nlog_type error\n")
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> float:
+        """Start it; the monotonic time it accepts connections."""
+        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return time.monotonic()
+            except OSError:
+                assert self.proc.poll() is None, self.proc.stderr.read().decode()
+                time.sleep(0.02)
+        raise AssertionError("mosquitto did not start listening")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=20)
+
+
+class Reader:
+    """A real MQTT subscriber (QoS 1, persistent session: what the broker queued while it was away arrives)."""
+
+    def __init__(self, port: int, topic: str) -> None:
+        self.messages: list[tuple[float, str, dict]] = []
+        self.lock = threading.Lock()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-reader-{os.getpid()}-{port}",
+                                  clean_session=False)
+        self.client.reconnect_delay_set(0.05, 0.2)
+        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, qos=1)
+        self.client.on_message = self._on_message
+        self.client.connect("127.0.0.1", port, keepalive=10)
+        self.client.loop_start()
+
+    def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        with self.lock:
+            self.messages.append((time.monotonic(), msg.topic, json.loads(msg.payload)))
+
+    def labels(self, stream: str | None = None) -> dict[tuple, tuple[float, str, dict]]:
+        """Distinct labels (QoS 1 is at least once), first arrival kept, keyed by (stream, track, seq_to)."""
+        seen: dict[tuple, tuple[float, str, dict]] = {}
+        with self.lock:
+            for at, topic, label in self.messages:
+                if stream is None or label["stream"] == stream:
+                    seen.setdefault((label["stream"], label["track"], label["seq_to"]), (at, topic, label))
+        return seen
+
+    def wait(self, stream: str, count: int, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.labels(stream)) < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(self.labels(stream)) >= count, f"{len(self.labels(stream))} of {count} labels of {stream!r} arrived"
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+class Bridge:
+    """`engine bridge` as a subprocess; its stderr lines kept with the monotonic time they were read."""
+
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen(bridge_cmd(*args), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.lines: list[tuple[float, str]] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stderr:
+            self.lines.append((time.monotonic(), line.rstrip("\n")))
+
+    def wait_line(self, pattern: str, timeout: float = 30, after: float = 0.0) -> tuple[float, str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for at, line in list(self.lines):
+                if at >= after and re.search(pattern, line):
+                    return at, line
+            assert self.proc.poll() is None, "\n".join(line for _, line in self.lines)
+            time.sleep(0.02)
+        raise AssertionError(f"no line matching {pattern!r}: " + "\n".join(line for _, line in self.lines))
+
+    def stop(self, signum: int = signal.SIGTERM) -> str:
+        self.proc.send_signal(signum)
+        self.proc.wait(timeout=30)
+        self.reader.join(timeout=5)
+        assert self.proc.returncode == 0, "\n".join(line for _, line in self.lines)
+        return "\n".join(line for _, line in self.lines)
+
+
+def label(stream: str, track: int, seq: int, name: str = "jumping jacks") -> dict:
+    return {"stream": stream, "track": track, "seq_from": max(0, seq - 29), "seq_to": seq, "t_capture_ns": 10**18 + seq,
+            "label": name, "score": 0.75 + (seq % 10) / 100, "topk": [[name, 0.75], ["walking", 0.125]],
+            "model": "default.onnx"}
+
+
+class Engine:
+    """A stand-in for the classify stage's PUB socket: sends labels made with the one codec."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.endpoint = f"tcp://127.0.0.1:{self.port}"
+        self.sock = zmq.Context.instance().socket(zmq.PUB)
+        self.sock.bind(self.endpoint)
+        self.sent: list[dict] = []
+
+    def send(self, fields: dict) -> None:
+        self.sock.send_multipart(encode_label(fields, time.time_ns()))
+        self.sent.append(fields)
+
+    def warm_up(self, reader: Reader) -> int:
+        """Send `warmup` labels until one comes through the bridge (ZeroMQ's subscription takes a moment)."""
+        deadline, seq = time.monotonic() + 30, 0
+        while not reader.labels("warmup") and time.monotonic() < deadline:
+            self.send(label("warmup", 0, seq))
+            seq += 1
+            time.sleep(0.05)
+        assert reader.labels("warmup"), "no label came through the bridge"
+        time.sleep(0.3)  # the rest of the warm-up labels in flight
+        return len(reader.labels("warmup"))
+
+    def close(self) -> None:
+        self.sock.close(linger=0)
+
+
+@pytest.fixture
+def world(tmp_path: Path):
+    broker = Broker(tmp_path)
+    broker.start()
+    engine = Engine()
+    reader = Reader(broker.port, f"{BASE}/#")
+    made: list[Bridge] = []
+
+    def bridge(*args: str) -> Bridge:
+        made.append(Bridge("--to", f"mqtt://127.0.0.1:{broker.port}/{BASE}", "--connect", engine.endpoint,
+                           "--reconnect-max", "0.5", "--summary", str(tmp_path / "summary.json"), *args))
+        made[-1].wait_line("connected to")
+        return made[-1]
+
+    yield broker, engine, reader, bridge, tmp_path / "summary.json"
+    for b in made:
+        if b.proc.poll() is None:
+            b.proc.kill()
+            b.proc.wait()
+    reader.close()
+    engine.close()
+    broker.stop()
+
+
+@needs_broker
+def test_labels_arrive_on_their_topics_with_the_same_content(world) -> None:
+    broker, engine, reader, start_bridge, summary_path = world
+    bridge = start_bridge()
+    warm = engine.warm_up(reader)
+    streams = ["mhad:S08/A03/R01", "camera:0", "a+b#c"]
+    for seq in range(40):
+        for stream in streams:
+            engine.send(label(stream, seq % 2, seq))
+    engine.sock.send_multipart([b"labels", b"\xc1 not msgpack"])
+    engine.sock.send_multipart([b"labels", b"\x80"])  # msgpack, but an empty map: no label fields
+    for stream in streams:
+        reader.wait(stream, 40)
+    out = bridge.stop(signal.SIGINT)
+    for stream in streams:
+        got = reader.labels(stream)
+        for fields in (f for f in engine.sent if f["stream"] == stream):
+            _, topic, published = got[(stream, fields["track"], fields["seq_to"])]
+            assert topic == label_topic(BASE, stream, fields["track"]) and parse_label_topic(BASE, topic) == (stream, fields["track"])
+            assert {k: v for k, v in published.items() if k != "t_publish_ns"} == fields
+    summary = json.loads(summary_path.read_text())
+    assert summary["received"] == summary["published"] == summary["acknowledged"] == warm + 120, summary
+    assert summary["dropped"] == 0 and summary["malformed"] == 2 and summary["unsent"] == 0
+    assert out.splitlines()[-1] == (f"bridge: received {warm + 120}, published {warm + 120}, acknowledged {warm + 120}, "
+                                    "dropped 0, malformed 2")
+
+
+@needs_broker
+def test_labels_sent_while_the_broker_is_away_arrive_when_it_returns(world) -> None:
+    broker, engine, reader, start_bridge, summary_path = world
+    bridge = start_bridge()
+    warm = engine.warm_up(reader)
+    for seq in range(50):
+        engine.send(label("cam", 0, seq))
+        time.sleep(0.005)
+    reader.wait("cam", 50)
+    broker.stop()
+    bridge.wait_line("went away")
+    for seq in range(50, 150):  # the broker is away: buffered by the bridge
+        engine.send(label("cam", 0, seq))
+        time.sleep(0.005)
+    time.sleep(0.5)
+    back_at = broker.start()
+    back_line_at, back_line = bridge.wait_line(r"back after", after=back_at - 1)
+    assert re.search(r": 100 labels buffered, 0 dropped meanwhile$", back_line), back_line
+    for seq in range(150, 200):
+        engine.send(label("cam", 0, seq))
+        time.sleep(0.005)
+    reader.wait("cam", 200)
+    got = reader.labels("cam")
+    first_after = min(at for (_, _, seq), (at, _, _) in got.items() if 50 <= seq < 150)
+    bridge.stop()
+    summary = json.loads(summary_path.read_text())
+    assert summary["received"] == summary["published"] == warm + 200 and summary["dropped"] == 0, summary
+    assert summary["acknowledged"] == summary["published"] and summary["outages"] == 1
+    figures = {"delivered": len(got), "dropped": summary["dropped"],
+               "bridge_reconnected_s": round(back_line_at - back_at, 3),
+               "first_buffered_label_at_subscriber_s": round(first_after - back_at, 3),
+               "outage_s": summary["outage_s"]}
+    print(f"\nbridge outage figures: {json.dumps(figures)}")
+
+
+@needs_broker
+def test_a_small_buffer_drops_the_oldest_and_counts_them_exactly(world) -> None:
+    broker, engine, reader, start_bridge, summary_path = world
+    bridge = start_bridge("--buffer", "20")
+    warm = engine.warm_up(reader)
+    broker.stop()
+    bridge.wait_line("went away")
+    for seq in range(100):
+        engine.send(label("cam", 1, seq))
+        time.sleep(0.002)
+    time.sleep(0.5)  # all 100 reach the bridge: it keeps the newest 20
+    back_at = broker.start()
+    _, back_line = bridge.wait_line(r"back after", after=back_at - 1)
+    assert re.search(r": 20 labels buffered, 80 dropped meanwhile$", back_line), back_line
+    reader.wait("cam", 20)
+    out = bridge.stop(signal.SIGINT)
+    assert sorted(seq for (_, _, seq) in reader.labels("cam")) == list(range(80, 100))
+    summary = json.loads(summary_path.read_text())
+    assert summary["received"] == warm + 100 and summary["dropped"] == 80, summary
+    assert summary["published"] + summary["dropped"] == summary["received"] and summary["unsent"] == 0
+    assert f"dropped 80, malformed 0, 1 broker outage" in out.splitlines()[-1]
+    print(f"\nbridge overflow figures: received {summary['received']}, published {summary['published']}, "
+          f"dropped {summary['dropped']}, delivered after the outage {len(reader.labels('cam'))}")
