@@ -98,9 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     meter = StageMeter()
     streams: dict[str, StreamState] = {}
     ended_streams: deque[str] = deque(maxlen=1024)
-    malformed = lost_total = late = 0
+    malformed = lost_total = late = people_frames = 0  # people_frames: frames with someone in them
 
     def emit(state: StreamState, msg: transport.Message) -> None:
+        nonlocal people_frames
         t0 = time.perf_counter_ns()
         header = {k: msg.header[k] for k in FORWARDED_KEYS if k in msg.header}
         if msg.header.get("eos"):
@@ -113,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
             return
         size = msg.header.get("size") or [0, 0]
         people = state.tracker.update(People(msg.arrays["keypoints"], msg.arrays["boxes"]), tuple(size))
+        if len(people):
+            people_frames += 1
         items = frame_items(contract, people.keypoints)
         header.update(tracks=[int(t) for t in people.tracks], lost=state.buffer.lost, index=state.sent)
         transport.send(outbox, header, items)
@@ -133,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
             "queue": int(sum(len(s.buffer) for s in streams.values())),
             "lost": lost_total + sum(s.buffer.lost for s in streams.values()),
             "late": late + sum(s.buffer.late for s in streams.values()),
+            "people_frames": people_frames,
         }, force=force)
 
     while not stop:
