@@ -345,3 +345,31 @@ def test_a_small_buffer_drops_the_oldest_and_counts_them_exactly(world) -> None:
     assert f"dropped 80, malformed 0, 1 broker outage" in out.splitlines()[-1]
     print(f"\nbridge overflow figures: received {summary['received']}, published {summary['published']}, "
           f"dropped {summary['dropped']}, delivered after the outage {len(reader.labels('cam'))}")
+
+
+@needs_broker
+def test_a_running_engines_labels_reach_the_broker(world, tmp_path: Path) -> None:
+    """The real pipeline (synthetic person, replayed pose, shipped model): every label it writes to
+    --labels-out reaches the broker on its topic, the same label."""
+    broker, _, reader, start_bridge, summary_path = world
+    port = free_port()
+    bridge = Bridge("--to", f"mqtt://127.0.0.1:{broker.port}/{BASE}", "--connect", f"tcp://127.0.0.1:{port}",
+                    "--summary", str(summary_path))
+    bridge.wait_line("connected to")
+    labels_out = tmp_path / "labels.jsonl"
+    run = subprocess.run(engine_cmd("run", "--source", "synthetic:A05?loops=1", "--pose", "replay", "--publish",
+                                    f"tcp://127.0.0.1:{port}", "--labels-out", str(labels_out), "--quiet"),
+                         cwd=REPO, capture_output=True, text=True, timeout=180)
+    assert run.returncode == 0, run.stderr
+    written = [json.loads(line) for line in labels_out.read_text().splitlines()]
+    assert written
+    stream = written[0]["stream"]
+    reader.wait(stream, len(written))
+    bridge.stop()
+    got = reader.labels(stream)
+    for fields in written:
+        _, topic, published = got[(fields["stream"], fields["track"], fields["seq_to"])]
+        assert topic == f"{BASE}/{escape_level(fields['stream'])}/{fields['track']}"
+        assert {k: published[k] for k in fields if k != "t_publish_ns"} == {k: v for k, v in fields.items() if k != "t_publish_ns"}
+    summary = json.loads(summary_path.read_text())
+    assert summary["received"] == summary["published"] == summary["acknowledged"] == len(written), summary
