@@ -106,10 +106,12 @@ def test_tls_flags_need_mqtts() -> None:
 class Broker:
     """mosquitto on 127.0.0.1:`port`, sessions persisted in `folder` across a stop and a start."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, extra: str = "allow_anonymous true\n") -> None:
         self.port = free_port()
         self.conf = folder / "mosquitto.conf"
-        self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+        # As root, mosquitto would switch to its own user, which cannot write the test's (0700) folder.
+        user = "user root\n" if os.geteuid() == 0 else ""
+        self.conf.write_text(f"listener {self.port} 127.0.0.1\n{extra}{user}persistence true\n"
                              f"persistence_location {folder}/\nlog_dest stderr\nlog_type error\n")
         self.proc: subprocess.Popen | None = None
 
@@ -373,3 +375,65 @@ def test_a_running_engines_labels_reach_the_broker(world, tmp_path: Path) -> Non
         assert {k: published[k] for k in fields if k != "t_publish_ns"} == {k: v for k, v in fields.items() if k != "t_publish_ns"}
     summary = json.loads(summary_path.read_text())
     assert summary["received"] == summary["published"] == summary["acknowledged"] == len(written), summary
+
+
+OPENSSL = shutil.which("openssl")
+
+
+def make_certificates(folder: Path) -> tuple[Path, Path, Path]:
+    """A throw-away CA and a server certificate for 127.0.0.1 signed by it: (ca.crt, server.crt, server.key)."""
+    def openssl(*args: str) -> None:
+        subprocess.run([OPENSSL, *args], cwd=folder, check=True, capture_output=True, timeout=60)
+
+    (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=test-ca")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.crt",
+            "-days", "2", "-extfile", "san.ext")
+    return folder / "ca.crt", folder / "server.crt", folder / "server.key"
+
+
+@needs_broker
+@pytest.mark.skipif(OPENSSL is None, reason="openssl is not installed (it makes the test certificates)")
+def test_tls_and_a_password(tmp_path: Path) -> None:
+    """mqtts with the broker checked against --tls-ca and a password from the environment; a wrong
+    password or another CA is one line and exit 2, and the password is never printed."""
+    ca, cert, key = make_certificates(tmp_path)
+    (tmp_path / "other").mkdir()
+    other_ca, _, _ = make_certificates(tmp_path / "other")
+    subprocess.run(["mosquitto_passwd", "-b", "-c", str(tmp_path / "passwd"), "bridge", "s3cret-pw"], check=True, timeout=30)
+    broker = Broker(tmp_path, f"allow_anonymous false\npassword_file {tmp_path}/passwd\ncafile {ca}\ncertfile {cert}\nkeyfile {key}\n")
+    broker.start()
+    engine = Engine()
+    url = f"mqtts://127.0.0.1:{broker.port}/{BASE}"
+    try:
+        def once(*args: str, password: str) -> subprocess.CompletedProcess:
+            return subprocess.run(bridge_cmd("--to", url, "--connect", engine.endpoint, "--duration", "3", *args),
+                                  cwd=REPO, capture_output=True, text=True, timeout=60,
+                                  env={**os.environ, "MQTT_PASSWORD": password})
+
+        wrong = once("--tls-ca", str(ca), "--username", "bridge", "--password-env", "MQTT_PASSWORD", password="wrong-pw")
+        assert wrong.returncode == 2 and wrong.stderr.strip().splitlines()[-1].startswith("error: --to mqtts://"), wrong.stderr
+        assert "bad user name or password" in wrong.stderr or "not authorized" in wrong.stderr, wrong.stderr
+        other = once("--tls-ca", str(other_ca), "--username", "bridge", "--password-env", "MQTT_PASSWORD", password="s3cret-pw")
+        assert other.returncode == 2 and "TLS handshake failed" in other.stderr, other.stderr
+        assert len(other.stderr.strip().splitlines()) == 1, other.stderr
+        for done in (wrong, other):
+            assert "s3cret-pw" not in done.stderr + done.stdout and "wrong-pw" not in done.stderr + done.stdout
+        os.environ["MQTT_PASSWORD"] = "s3cret-pw"
+        try:
+            good = Bridge("--to", url, "--connect", engine.endpoint, "--tls-ca", str(ca), "--username", "bridge",
+                          "--password-env", "MQTT_PASSWORD", "--summary", str(tmp_path / "summary.json"))
+        finally:
+            del os.environ["MQTT_PASSWORD"]
+        good.wait_line("connected to 127.0.0.1")
+        for seq in range(40):  # 2 s of labels (the first may go before ZeroMQ's subscription is through)
+            engine.send(label("tls", 0, seq))
+            time.sleep(0.05)
+        out = good.stop()
+        summary = json.loads((tmp_path / "summary.json").read_text())
+        assert summary["acknowledged"] == summary["published"] == summary["received"] > 0, summary
+        assert "s3cret-pw" not in out
+    finally:
+        engine.close()
+        broker.stop()
