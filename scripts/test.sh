@@ -7,6 +7,7 @@ bash scripts/setup.sh test,train
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   need=()
   command -v chromium >/dev/null || need+=(chromium fonts-dejavu-core)  # the viewer's browser test
+  { command -v mosquitto && command -v openssl; } >/dev/null || need+=(mosquitto openssl)  # engine bridge's tests: a real MQTT broker, TLS certificates
   if [ ${#need[@]} -gt 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   fi
