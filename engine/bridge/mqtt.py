@@ -226,13 +226,12 @@ class Bridge:
 
     def offer(self, label: Mapping[str, Any]) -> None:
         """One decoded label: buffered, then published by `service` while the broker is there."""
-        self.counts.received += 1
         try:
             topic = label_topic(self.options.url.topic, label["stream"], label["track"])
-        except ValueError:
-            self.counts.received -= 1
+        except ValueError:  # a stream id too long for an MQTT topic
             self.counts.malformed += 1
             return
+        self.counts.received += 1
         payload = json.dumps(dict(label), separators=(",", ":")).encode("utf-8")
         self._buffer.push((topic, payload))
         self.counts.dropped = self._buffer.dropped
@@ -279,7 +278,10 @@ class Bridge:
                 self._say(f"bridge: broker {address} back after {away:.1f} s: {len(self._buffer)} labels buffered, "
                           f"{self._buffer.dropped - self._dropped_at_down} dropped meanwhile")
             else:
-                self._say(f"bridge: connected to {address}, publishing labels to {self.options.url.topic}/<stream>/<track>")
+                waited = (f" ({len(self._buffer)} labels buffered, {self._buffer.dropped} dropped while it was unreachable)"
+                          if self.counts.received else "")
+                self._say(f"bridge: connected to {address}, publishing labels to {self.options.url.topic}/<stream>/<track>"
+                          + waited)
             self._ever_up = True
             self._down_since = None
         elif kind == "down" and self._connected:
@@ -291,6 +293,11 @@ class Bridge:
                       "dropping the oldest beyond")
         elif kind == "refused" and not self._connected:
             pass  # a transient refusal (server unavailable): paho retries
+
+    def abort(self) -> None:
+        """Stop paho's thread at once (after a fatal error)."""
+        self._client.disconnect()
+        self._client.loop_stop()
 
     def close(self, drain_timeout: float) -> Counts:
         """Publish what is buffered and wait for its PUBACKs (while the broker is there, up to `drain_timeout`

@@ -56,7 +56,7 @@ def _password(var: str | None) -> str | None:
 def run(args: argparse.Namespace) -> int:
     import zmq
 
-    from engine.bridge.mqtt import Bridge, BridgeOptions, parse_broker_url
+    from engine.bridge.mqtt import Bridge, BridgeOptions, parse_broker_url, resolve
     from engine.framework import transport
     from engine.framework.security import load_keys
     from engine.paths import write_atomically
@@ -68,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
                             reconnect_max=args.reconnect_max)
     if args.summary and not Path(args.summary).resolve().parent.is_dir():
         raise ConfigError(f"--summary {args.summary}: its folder does not exist")
+    resolve(url)
     _check_resolves(args.connect)
     keys = load_keys(args.curve_keys) if args.curve_keys else None
 
@@ -89,8 +90,12 @@ def run(args: argparse.Namespace) -> int:
     sock.setsockopt(zmq.RCVHWM, 100000)
     try:
         transport.connect(sock, args.connect, "bridge", keys)
-        bridge.start()
         say(f"bridge: labels from {args.connect} to {url.scheme}://{url.address}/{url.topic}/<stream>/<track>")
+        try:
+            bridge.start()
+        except ConfigError:
+            bridge.abort()
+            raise
         deadline = time.monotonic() + args.duration if args.duration else None
         while not stop and (deadline is None or time.monotonic() < deadline):
             if sock.poll(20):
@@ -103,7 +108,11 @@ def run(args: argparse.Namespace) -> int:
                         bridge.offer(decode_label(parts))
                     except BadLabel:
                         bridge.counts.malformed += 1
-            bridge.service()
+            try:
+                bridge.service()
+            except ConfigError:  # the broker refused these credentials or this client: retrying cannot help
+                bridge.abort()
+                raise
         counts = bridge.close(DRAIN_TIMEOUT_S)
     finally:
         sock.close(linger=0)
