@@ -8,6 +8,7 @@ the results (`jpeg`, `state_json`); nothing here knows about HTTP.
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from collections import Counter, deque
@@ -51,6 +52,10 @@ class ViewerOptions:
     jpeg_quality: int = 80
     horizon_s: float = 60.0
     curve_keys: str | None = None  # CURVE key folder, when the engine's tcp endpoints use CURVE
+    # Said once on stderr when nothing at all arrived for `silence_s` (`engine view`: what to check);
+    # empty for the view stage, which starts with its engine.
+    silence_hint: str = ""
+    silence_s: float = 5.0
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -195,9 +200,14 @@ class Feed(threading.Thread):
                 transport.connect(monitor, self.options.monitor, "viewer monitor", keys)
                 poller.register(monitor, zmq.POLLIN)
             next_encode = next_state = 0.0
+            hint_at = time.monotonic() + self.options.silence_s if self.options.silence_hint else None
             while not self._halt.is_set():
                 events = dict(poller.poll(POLL_MS))
                 now = time.monotonic()
+                if hint_at is not None and now >= hint_at:
+                    hint_at = None
+                    if not (self.labels or self.frames or self.malformed):
+                        print(self.options.silence_hint, file=sys.stderr, flush=True)
                 if labels in events:
                     self._take_labels(labels, now)
                 if monitor is not None and monitor in events:

@@ -24,17 +24,26 @@ def run(args: argparse.Namespace) -> int:
     from engine.framework import transport
     from engine.framework.security import load_keys
 
+    from engine.framework.commands.waiting import SILENCE_HINT_S, check_resolves, silence_hint, waiting_line
+
+    check_resolves(args.connect, "--connect")
     keys = load_keys(args.curve_keys) if args.curve_keys else None
     ctx = zmq.Context.instance()
     sock = ctx.socket(zmq.SUB)
     sock.setsockopt(zmq.SUBSCRIBE, LABELS_TOPIC)
     sock.setsockopt(zmq.MAXMSGSIZE, 1 << 20)  # a label is a few hundred bytes: refuse floods
     transport.connect(sock, args.connect, "listen", keys)
-    deadline = time.monotonic() + args.timeout if args.timeout else None
+    print(waiting_line("listen", "labels", [args.connect]), file=sys.stderr, flush=True)
+    start = time.monotonic()
+    deadline = start + args.timeout if args.timeout else None
     received = bad = 0
+    hinted = False
     try:
         while (not args.count or received < args.count) and (deadline is None or time.monotonic() < deadline):
             if not sock.poll(100):
+                if not (hinted or received or bad) and time.monotonic() - start >= SILENCE_HINT_S:
+                    print(silence_hint("listen", args.connect, args.curve_keys), file=sys.stderr, flush=True)
+                    hinted = True
                 continue
             try:
                 label = decode_label(sock.recv_multipart())

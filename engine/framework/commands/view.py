@@ -54,11 +54,20 @@ def run(namespace: argparse.Namespace) -> int:
     from engine.viewer.feed import ViewerOptions, parse_bind
     from engine.viewer.launch import serve_viewer
 
+    from engine.framework.commands.waiting import check_resolves, silence_hint, waiting_line
+
     args = from_args(ViewCommandOptions, namespace)
     monitor = None if (args.monitor or "").lower() == "none" else (args.monitor or default_monitor(args.connect))
     host, port = parse_bind(args.bind)
-    options = ViewerOptions(labels=connectable(args.connect), monitor=connectable(monitor) if monitor else None,
-                            host=host, port=port, max_fps=args.max_fps, curve_keys=args.curve_keys)
+    labels = connectable(args.connect)
+    monitor = connectable(monitor) if monitor else None
+    check_resolves(labels, "--connect")
+    if monitor:
+        check_resolves(monitor, "--monitor")
+    options = ViewerOptions(labels=labels, monitor=monitor, host=host, port=port, max_fps=args.max_fps,
+                            curve_keys=args.curve_keys, silence_hint=silence_hint("view", labels, args.curve_keys))
+    print(waiting_line("view", "labels and frames" if monitor else "labels", [e for e in (labels, monitor) if e]),
+          file=sys.stderr, flush=True)
     stop = Stop()
     serve_viewer(options, lambda: bool(stop), lambda line: print(line, file=sys.stderr, flush=True))
     return 0
