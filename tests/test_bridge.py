@@ -111,7 +111,7 @@ class Broker:
         self.conf = folder / "mosquitto.conf"
         # As root, mosquitto would switch to its own user, which cannot write the test's (0700) folder.
         user = "user root\n" if os.geteuid() == 0 else ""
-        self.conf.write_text(f"listener {self.port} 127.0.0.1\n{extra}{user}persistence true\n"
+        self.conf.write_text(f"listener {self.port} 127.0.0.1\n{extra}{user}persistence true\nmax_queued_messages 0\n"
                              f"persistence_location {folder}/\nlog_dest stderr\nlog_type error\n")
         self.proc: subprocess.Popen | None = None
 

@@ -132,7 +132,7 @@ class Counts:
     received: int = 0  # labels decoded from the engine
     published: int = 0  # handed to the MQTT client while connected (QoS 1: re-sent until acknowledged)
     acknowledged: int = 0  # PUBACKs from the broker
-    dropped: int = 0  # oldest labels dropped from a full buffer while the broker was away
+    dropped: int = 0  # oldest labels dropped from a full buffer (broker away, or slower than the engine)
     malformed: int = 0  # messages on the labels topic that were not labels (counted by the caller)
     unsent: int = 0  # still buffered when the bridge stopped (broker away at exit, or drain timed out)
     outages: int = 0  # times the broker went away

@@ -98,7 +98,8 @@ def run(args: argparse.Namespace) -> int:
             raise
         deadline = time.monotonic() + args.duration if args.duration else None
         while not stop and (deadline is None or time.monotonic() < deadline):
-            if sock.poll(20):
+            busy = bridge.connected and bridge.buffered  # waiting on PUBACKs: look again soon
+            if sock.poll(1 if busy else 20):
                 for _ in range(1000):  # what has arrived, then publish
                     try:
                         parts = sock.recv_multipart(zmq.NOBLOCK)
