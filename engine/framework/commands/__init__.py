@@ -4,4 +4,4 @@ Command modules import heavy dependencies (TensorFlow, trainer/) inside `run` on
 `engine --help` and `engine run` start fast and never load TensorFlow.
 """
 
-COMMANDS: tuple[str, ...] = ("run", "listen", "view", "stage", "pose", "prepare", "train", "evaluate", "export", "keys")
+COMMANDS: tuple[str, ...] = ("run", "listen", "view", "stage", "pose", "prepare", "train", "evaluate", "export", "keys", "bridge")
