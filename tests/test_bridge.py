@@ -459,3 +459,21 @@ def test_a_broker_that_is_not_up_yet_gets_the_labels_once_it_is(world) -> None:
     bridge.stop()
     summary = json.loads(summary_path.read_text())
     assert summary["received"] == summary["published"] == summary["acknowledged"] == buffered == len(reader.labels("early"))
+
+
+@needs_broker
+def test_labels_still_buffered_at_exit_are_counted_unsent(world) -> None:
+    broker, engine, reader, start_bridge, summary_path = world
+    bridge = start_bridge("--buffer", "30")
+    warm = engine.warm_up(reader)
+    broker.stop()
+    bridge.wait_line("went away")
+    for seq in range(50):
+        engine.send(label("late", 0, seq))
+        time.sleep(0.002)
+    time.sleep(0.5)
+    out = bridge.stop()
+    summary = json.loads(summary_path.read_text())
+    assert (summary["received"], summary["dropped"], summary["unsent"]) == (warm + 50, 20, 30), summary
+    assert summary["received"] == summary["published"] + summary["dropped"] + summary["unsent"]
+    assert out.splitlines()[-1].endswith("dropped 20, malformed 0, unsent 30, 1 broker outage")
