@@ -190,7 +190,7 @@ def _model_feeds(runtime: ClassifierRuntime, stacked: dict[str, np.ndarray]) -> 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--model", action="append", type=Path, help="classifier .onnx (repeatable); default: models/ + tiny models")
     parser.add_argument("--seconds", type=float, default=2.0, help="time per measurement")
     parser.add_argument("--batch", type=int, default=32, help="windows per classify_windows call")

@@ -414,7 +414,7 @@ def chart(out: dict, path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False)
     parser.add_argument("--quick", action="store_true", help="reduced set in under a minute (CI, a first look)")
     parser.add_argument("--source", default=None, help="input (default: the cached vtest.avi, else synthetic:)")
     parser.add_argument("--pose", default="blazepose", help="pose backend for every configuration")

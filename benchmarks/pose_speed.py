@@ -130,7 +130,7 @@ def bench_mediapipe(frames: list[np.ndarray]) -> dict | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     ap.add_argument("--source", type=Path, help="a video file (default: vtest.avi from tests/media.py)")
     ap.add_argument("--frames", type=int, default=200)
     ap.add_argument("--people", type=int, default=1, help="max_people (K)")

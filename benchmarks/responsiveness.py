@@ -268,7 +268,7 @@ def table(out: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False)
     parser.add_argument("--repeats", type=int, default=3, help="measurements of each event")
     parser.add_argument("--model", default=str(default_model()), help="classifier .onnx for the running engines")
     parser.add_argument("--json", default="", help="also write the figures to this JSON file")

@@ -356,7 +356,7 @@ def draw_png(result: dict, path: str, size: tuple[int, int] = (1000, 520)) -> No
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False)
     parser.add_argument("--minutes", type=float, default=60.0)
     parser.add_argument("--kill-every", type=float, default=60.0, help="seconds between two SIGKILLs of a random stage")
     parser.add_argument("--sample-every", type=float, default=2.0, help="seconds between memory samples")

@@ -141,7 +141,7 @@ def run_once(setup: str, model: Path, seconds: float, workdir: Path, realtime: b
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False)
     parser.add_argument("--seconds", type=float, default=12.0, help="length of each engine run")
     parser.add_argument("--repeats", type=int, default=2, help="rounds of the four set-ups, interleaved")
     parser.add_argument("--model", default=None, help="classifier .onnx (default: models/default.onnx or a tiny model)")
