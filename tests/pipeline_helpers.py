@@ -202,3 +202,17 @@ def write_mhad_fixture(root: Path, sequences: dict[tuple[int, int, int], int], k
     if writer:
         writer.close()
     return root
+
+
+def write_clip_with_truth(folder: Path, n_frames: int, action: int = 4) -> tuple[Path, Path]:
+    """A recorded video of one synthetic person (MJPG .avi, 30 fps) and its ground-truth keypoints file."""
+    frames, keypoints = synthetic_frames(n_frames, action=action)
+    video = folder / "waving.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, frames[0].shape[1::-1])
+    for frame in frames:
+        writer.write(frame)
+    writer.release()
+    with KeypointsWriter(folder / "truth.npz") as truth:
+        for seq, kp in enumerate(keypoints):
+            truth.write(str(video), seq, People(kp[None]))
+    return video, folder / "truth.npz"

@@ -17,9 +17,9 @@ import zmq
 from engine.framework import transport
 from engine.framework.schema import LABELS_TOPIC, PROGRESS_TOPIC, encode_label
 from engine.viewer.overlay import FrameOverlay
-from pipeline_helpers import REPO, Engine, free_port, synthetic_frames
+from pipeline_helpers import REPO, Engine, free_port, synthetic_frames, write_clip_with_truth
 from pose.base import People
-from pose.keypoints_file import KeypointsFile, KeypointsWriter
+from pose.keypoints_file import KeypointsFile
 from stages.sink_writers import VideoRecorder
 
 NAMES = ("clapping", "waving", "jumping jacks", "boxing", "bending", "punching", "throwing", "sit down")
@@ -217,15 +217,7 @@ def test_sink_draws_labels_that_come_after_their_frames(tmp_path: Path, tail: st
 
 
 def test_recorded_run_draws_each_frames_labels(window_model: Path, tmp_path: Path) -> None:
-    frames, keypoints = synthetic_frames(90, action=4)
-    clip = tmp_path / "waving.avi"
-    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (640, 480))
-    for frame in frames:
-        writer.write(frame)
-    writer.release()
-    with KeypointsWriter(tmp_path / "truth.npz") as truth:
-        for seq, kp in enumerate(keypoints):
-            truth.write(str(clip), seq, People(kp[None]))
+    clip, _ = write_clip_with_truth(tmp_path, 90)
     out = {name: tmp_path / name for name in ("out.avi", "labels.jsonl", "kp.npz")}
     engine = Engine("--source", str(clip), "--pose", "replay", "--replay-file", str(tmp_path / "truth.npz"),
                     "--model", str(window_model), "--pose-workers", "1", "--record", str(out["out.avi"]),
@@ -235,7 +227,7 @@ def test_recorded_run_draws_each_frames_labels(window_model: Path, tmp_path: Pat
     labels = [json.loads(line) for line in out["labels.jsonl"].read_text().splitlines()]
     assert labels and labels[0]["seq_to"] == 7  # window 8, stride 4
     seen = KeypointsFile(out["kp.npz"])
-    people = [seen.get(str(clip), seq) for seq in range(len(frames))]
+    people = [seen.get(str(clip), seq) for seq in range(90)]
     sources = video_frames(clip)  # what capture decoded
     recorded = video_frames(out["out.avi"])
     overlay = FrameOverlay()

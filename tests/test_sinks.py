@@ -14,10 +14,10 @@ import pytest
 
 from engine.framework.schema import LABEL_FIELDS
 from stages.sink_writers import VideoRecorder
-from pipeline_helpers import Engine, synthetic_frames
+from pipeline_helpers import Engine, synthetic_frames, write_clip_with_truth
 from pose.base import People
 from pose.blazepose import DETECTOR_FILE, LANDMARK_FILE, models_dir
-from pose.keypoints_file import KeypointsFile, KeypointsWriter
+from pose.keypoints_file import KeypointsFile
 
 N_FRAMES = 90
 
@@ -30,17 +30,7 @@ def model(window_model: Path) -> Path:
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory) -> tuple[Path, Path]:
     """A recorded video of one person waving (MJPG .avi), and its ground-truth keypoints file."""
-    folder = tmp_path_factory.mktemp("clip")
-    frames, keypoints = synthetic_frames(N_FRAMES, action=4)
-    video = folder / "waving.avi"
-    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (640, 480))
-    for frame in frames:
-        writer.write(frame)
-    writer.release()
-    with KeypointsWriter(folder / "truth.npz") as truth:
-        for seq, kp in enumerate(keypoints):
-            truth.write(str(video), seq, People(kp[None]))
-    return video, folder / "truth.npz"
+    return write_clip_with_truth(tmp_path_factory.mktemp("clip"), N_FRAMES)
 
 
 def pose_args(clip: tuple[Path, Path]) -> list[str]:
