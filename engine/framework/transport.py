@@ -15,6 +15,7 @@ import numpy as np
 import zmq
 
 from engine.errors import TransportError
+from engine.framework.endpoints import is_tcp
 from engine.framework.schema import ALLOWED_DTYPES, REQUIRED_HEADER_KEYS, SCHEMA_VERSION, Limits
 from engine.framework.security import CurveKeys, secure_client, secure_server
 from pose.coco import N_JOINTS
@@ -163,9 +164,31 @@ def recv(sock: zmq.Socket, flags: int = 0, limits: Limits = DEFAULT_LIMITS) -> M
     return decode(sock.recv_multipart(flags=flags, copy=False), limits)
 
 
+# A tcp link between hosts can die silently (a cable, a switch port, a host's network gone): no FIN, no
+# RST; TCP alone keeps such a connection through up to ~15 minutes of retransmissions, backing off to
+# minutes between tries, then delivers what was queued long after it mattered. ZeroMQ's heartbeats (ZMTP
+# PING, answered by the peer's I/O thread, so a busy stage still answers) close a connection silent for
+# HEARTBEAT_TIMEOUT_MS: both ends see their peer gone (a ROUTER's send to it fails with EHOSTUNREACH,
+# what was queued for it is dropped, not delivered late) and the connecting end reconnects. A connect
+# attempt into a dead link gives up after CONNECT_TIMEOUT_MS and is retried, instead of waiting out the
+# kernel's SYN back-off, so a link that comes back is rejoined within seconds (tests/test_multihost.py).
+HEARTBEAT_IVL_MS = 1000
+HEARTBEAT_TIMEOUT_MS = 3000
+CONNECT_TIMEOUT_MS = 2000
+
+
+def _heartbeats(sock: zmq.Socket, endpoint: str) -> None:
+    """Heartbeats on a tcp endpoint (before bind/connect: they apply to the connections made after)."""
+    if is_tcp(endpoint):
+        sock.setsockopt(zmq.HEARTBEAT_IVL, HEARTBEAT_IVL_MS)
+        sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)
+        sock.setsockopt(zmq.HEARTBEAT_TTL, HEARTBEAT_TIMEOUT_MS)  # a peer without heartbeats of its own still times out
+
+
 def bind(sock: zmq.Socket, endpoint: str, what: str, keys: CurveKeys | None = None) -> None:
-    """Bind with a one-line error a user can act on when the address is taken; CURVE on tcp with keys."""
+    """Bind with a one-line error a user can act on when the address is taken; CURVE and heartbeats on tcp."""
     secure_server(sock, endpoint, keys)
+    _heartbeats(sock, endpoint)
     try:
         sock.bind(endpoint)
     except zmq.ZMQError as exc:
@@ -177,7 +200,11 @@ def bind(sock: zmq.Socket, endpoint: str, what: str, keys: CurveKeys | None = No
 
 
 def connect(sock: zmq.Socket, endpoint: str, what: str, keys: CurveKeys | None = None) -> None:
+    """Connect (ZeroMQ reconnects by itself); CURVE with keys, heartbeats and a bounded connect attempt on tcp."""
     secure_client(sock, endpoint, keys)
+    _heartbeats(sock, endpoint)
+    if is_tcp(endpoint):
+        sock.setsockopt(zmq.CONNECT_TIMEOUT, CONNECT_TIMEOUT_MS)
     try:
         sock.connect(endpoint)
     except zmq.ZMQError as exc:
