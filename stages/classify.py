@@ -12,13 +12,14 @@ import zmq
 
 from engine.framework import transport
 from engine.classify.runtime import ClassifierRuntime, item_spec
-from engine.framework.schema import encode_label, encode_progress
+from engine.framework.schema import LABELS_TOPIC, encode_label, encode_progress
 from engine.framework.options import parse_options
 from engine.framework.stage_options import ClassifyStageOptions
 from engine.framework.stagekit import LABELS_HWM, RollingStats, StageMeter, StatusReporter, Stop, bounded, curve_keys, run_stage
 
 POLL_MS = 50
 PUBLISH_GRACE_S = 0.5
+SUBSCRIBERS_WAIT_S = 5.0
 
 
 class StreamAudit:
@@ -58,6 +59,29 @@ def end_of_stream(header: dict) -> tuple[int, int]:
     return header["seq"] - int(dropped), int(lost)
 
 
+def wait_for_subscribers(pub: zmq.Socket, expected: int) -> int:
+    """Subscriptions to `labels` heard within the grace (longer, up to SUBSCRIBERS_WAIT_S, until `expected` came)."""
+    start = time.monotonic()
+    heard = 0
+    while True:
+        elapsed = time.monotonic() - start
+        if elapsed >= PUBLISH_GRACE_S and heard >= expected or elapsed >= SUBSCRIBERS_WAIT_S:
+            return heard
+        if pub.poll(20):
+            heard += subscriptions(pub)
+
+
+def subscriptions(pub: zmq.Socket) -> int:
+    """New subscriptions to the labels topic among the messages waiting on the XPUB (others are dropped)."""
+    count = 0
+    while True:
+        try:
+            message = pub.recv(zmq.NOBLOCK)
+        except zmq.Again:
+            return count
+        count += int(message[:1] == b"\x01" and LABELS_TOPIC.startswith(message[1:]))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_options(ClassifyStageOptions, argv, "engine stage classify", __doc__)
 
@@ -68,13 +92,16 @@ def main(argv: list[str] | None = None) -> int:
     inbox = ctx.socket(zmq.PULL)
     bounded(inbox)
     transport.bind(inbox, args.input, "classify input")
-    pub = ctx.socket(zmq.PUB)
+    # XPUB: a PUB that hears each subscription, so it can wait for the engine's own subscribers.
+    pub = ctx.socket(zmq.XPUB)
+    pub.setsockopt(zmq.XPUB_VERBOSE, 1)  # every subscriber's subscription, not only a topic's first
     pub.setsockopt(zmq.SNDHWM, LABELS_HWM)
     pub.setsockopt(zmq.LINGER, 500)
     transport.bind(pub, args.publish, "labels publisher", curve_keys(args))
     # Subscribers reconnect about every 100 ms; after a restart, give them time to subscribe again
-    # before labels flow, or the first ones are published to nobody.
-    time.sleep(PUBLISH_GRACE_S)
+    # before labels flow, or the first ones are published to nobody. The supervisor says how many
+    # subscribers it started (itself, the sink, the viewer): those are waited for, a few seconds at most.
+    wait_for_subscribers(pub, args.subscribers)
     status = StatusReporter(ctx, args.status, "classify", args.worker)
     meter, label_stats = StageMeter(), RollingStats()
     audit = StreamAudit()
@@ -130,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
                 label_stats.add(t_publish_ns, (t_publish_ns - result.t_capture_ns) / 1e6)
             pub.send_multipart(encode_progress(msg.stream, msg.seq))  # this frame's labels are all out
             meter.count(t0, (time.time_ns() - header["t_capture_ns"]) / 1e6)
+        subscriptions(pub)  # later subscribers' messages: read, so they never pile up
         report()
     report(force=True)
     inbox.close(linger=0)

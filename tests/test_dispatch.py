@@ -123,3 +123,21 @@ def test_a_worker_hears_pings_and_the_goodbye(router) -> None:
             break
     assert heard == ["connected to the engine", "the engine ended"]
     assert not link.silent(12.0) and link.silent(14.0)
+
+
+def test_a_worker_whose_connection_is_gone_is_dropped_at_the_next_ping(router) -> None:
+    sock, dealer = router
+    pool = WorkerPool(sock, silent_s=1e9)  # silence alone will never drop it here
+    d = dealer()
+    EngineLink(d, hwm=2, worker=0, remote=True).report(0.0, force=True)
+    settle(pool, 0.0, lambda _: bool(pool.workers))
+    send_frame(pool, 3)
+    d.close(linger=0)
+    lost: list[Sent] = []
+    deadline = time.monotonic() + 5
+    now = 1.0
+    while not lost and time.monotonic() < deadline:
+        time.sleep(0.05)
+        now += 1.0  # a ping is due at every call, the worker's last report is only seconds old
+        lost = pool.receive(now)
+    assert [s.seq for s in lost] == [3] and pool.workers == {}

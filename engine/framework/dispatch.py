@@ -153,7 +153,9 @@ class WorkerPool:
             lost += self._forget(worker)
         if now - self._pinged >= HEARTBEAT_S:
             self._pinged = now
-            self.broadcast({"ping": True})
+            for worker in list(self.workers.values()):
+                if not self._send_control(worker.identity, {"ping": True}):
+                    lost += self._forget(worker)  # its connection is gone (tcp heartbeats noticed a cut link)
         return lost
 
     def _forget(self, worker: Worker) -> list[Sent]:
@@ -164,11 +166,13 @@ class WorkerPool:
         for identity in list(self.workers):
             self._send_control(identity, fields)
 
-    def _send_control(self, identity: bytes, fields: dict) -> None:
+    def _send_control(self, identity: bytes, fields: dict) -> bool:
+        """False only when the worker's connection is gone; a full queue just skips a ping."""
         try:
             self.sock.send_multipart([identity, *pack_control(fields)], zmq.NOBLOCK)
-        except zmq.ZMQError:
-            pass  # a peer gone or full: pings are best effort
+        except zmq.ZMQError as exc:
+            return exc.errno != zmq.EHOSTUNREACH
+        return True
 
     def alive(self, identity: bytes | None) -> bool:
         return identity is not None and identity in self.workers

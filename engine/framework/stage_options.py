@@ -95,6 +95,8 @@ class ClassifyStageOptions(StageOptions):
     publish: str = option(flag="--publish", metavar="ENDPOINT", help="labels PUB endpoint")
     model: str = option(flag="--model", help="classifier .onnx")
     classify: ClassifyOptions = nested(ClassifyOptions)
+    subscribers: int = option(0, flag="--subscribers",
+                              help="subscribers to labels to wait for (at most a few seconds) before the first label")
 
 
 @dataclass(frozen=True, kw_only=True)

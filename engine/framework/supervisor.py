@@ -161,12 +161,15 @@ class Supervisor:
     def _check_free(endpoint: str, what: str) -> None:
         if not endpoint.startswith("tcp://"):
             return
-        ctx = zmq.Context.instance()
+        # A context of its own, terminated: the port is free again before classify binds it, and no
+        # subscriber of this run can reach the probe (a CURVE handshake with it would fail for good).
+        ctx = zmq.Context()
         probe_sock = ctx.socket(zmq.PUB)
         try:
             transport.bind(probe_sock, endpoint, what)
         finally:
             probe_sock.close(linger=0)
+            ctx.term()
 
     def _plan(self, backend: str) -> None:
         """Every stage's options, from the run's: each stage is started with `to_argv` of its own dataclass."""
@@ -185,8 +188,10 @@ class Supervisor:
             self.stages.append(StageProcess(key, module, replace(options, worker=worker), log, (stage_name, worker)))
 
         classify = ClassifyOptions(threads=o.classify_threads, ema=o.ema, unknown_below=o.unknown_below, min_window_s=o.min_window)
+        # Subscribers this run starts (itself, the sink, the viewer): classify waits for them after a (re)start.
+        subscribers = 1 + bool(o.record or o.labels_out or o.keypoints_out) + bool(o.view)
         add("classify", "stages.classify", ClassifyStageOptions(input=rendered, publish=o.publish, model=o.model,
-                                                                classify=classify, **common))
+                                                                classify=classify, subscribers=subscribers, **common))
         wants_frames = bool(o.view or o.record or o.monitor)  # an explicit --monitor is for a remote viewer
         monitor = o.monitor or (f"{ipc}/monitor" if wants_frames or o.keypoints_out else None)
         live = o.realtime or any(parse_source(s, o.mhad_root).live for s in o.source)
