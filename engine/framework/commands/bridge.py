@@ -58,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
 
     from engine.bridge.mqtt import Bridge, BridgeOptions, parse_broker_url, resolve
     from engine.framework import transport
+    from engine.framework.commands.waiting import check_resolves
     from engine.framework.security import load_keys
     from engine.paths import write_atomically
 
@@ -69,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     if args.summary and not Path(args.summary).resolve().parent.is_dir():
         raise ConfigError(f"--summary {args.summary}: its folder does not exist")
     resolve(url)
-    _check_resolves(args.connect)
+    check_resolves(args.connect, "--connect")
     keys = load_keys(args.curve_keys) if args.curve_keys else None
 
     def say(line: str) -> None:
@@ -125,20 +126,3 @@ def run(args: argparse.Namespace) -> int:
         write_atomically(args.summary, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
     return 0
 
-
-def _check_resolves(endpoint: str) -> None:
-    """Refuse a tcp --connect whose host does not resolve (ZeroMQ would wait for it silently forever)."""
-    import socket
-    from urllib.parse import urlsplit
-
-    if not endpoint.startswith("tcp://"):
-        return
-    host = urlsplit("tcp://" + endpoint[len("tcp://"):].rpartition(";")[2]).hostname
-    if not host or host == "*":
-        return
-    try:
-        socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        reason = getattr(exc, "strerror", None) or str(exc)
-        raise ConfigError(f"--connect {endpoint}: host {host!r} does not resolve ({reason}): "
-                          "check the name, or give the engine's IP address") from None
