@@ -26,14 +26,15 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "engine": frozenset(),
     "engine.sources": frozenset({"engine", "pose"}),
     "engine.classify": frozenset({"engine", "pose"}),
-    "engine.framework": frozenset({"engine", "engine.sources", "engine.classify", "engine.viewer", "pose"}),
+    "engine.bridge": frozenset({"engine"}),
+    "engine.framework": frozenset({"engine", "engine.sources", "engine.classify", "engine.viewer", "engine.bridge", "pose"}),
     "engine.viewer": frozenset({"engine", "engine.framework", "engine.classify", "pose"}),
     "stages": frozenset({"engine", "engine.framework", "engine.classify", "engine.sources", "engine.viewer", "pose"}),
     "trainer": frozenset({"engine", "engine.classify", "engine.sources", "pose"}),
 }
 # The framework's modules the viewer may use: the message contract and plumbing, not the commands.
 VIEWER_MAY_NOT_IMPORT = ("engine.framework.commands", "engine.framework.cli", "engine.framework.supervisor")
-ENGINE_SUBPACKAGES = ("framework", "sources", "classify", "viewer")
+ENGINE_SUBPACKAGES = ("framework", "sources", "classify", "viewer", "bridge")
 
 
 @dataclass(frozen=True)
