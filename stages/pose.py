@@ -33,6 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_options(PoseStageOptions, argv, "engine stage pose", __doc__)
 
     stop = Stop()
+    metrics = None
+    if args.metrics:  # bound first: a port in use fails before the model loads (exit 4)
+        from engine.framework.metrics import pose_metrics
+        metrics = pose_metrics(args.metrics)
     options = PoseOptions(
         backend=args.pose, max_people=args.max_people, threads=args.pose_threads,
         weights_dir=args.pose_weights, replay_file=args.replay_file,
@@ -62,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     while not stop and not (remote and link.ended):
         now = time.monotonic()
         link.report(now)
+        if metrics is not None:
+            metrics.update(meter, malformed, args.worker, connected=link.last_ping is not None and not link.silent(now))
         if link.silent(now) and not engine_quiet:
             engine_quiet = True
             say(f"no word from the engine at {args.input} for a few seconds; waiting for it (Ctrl-C to stop)")
@@ -106,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     if remote and link.ended:
         say("the engine ended; exiting")
     status.send({**meter.fields(), "malformed": malformed, "backend": backend.name, "remote": remote}, force=True)
+    if metrics is not None:
+        metrics.close()
     backend.close()
     inbox.close(linger=0)
     outbox.close(linger=1000 if remote else 200)

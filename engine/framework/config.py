@@ -66,6 +66,8 @@ class RunOptions:
     labels_out: str | None = same_as(SinkOptions, "labels_out")
     keypoints_out: str | None = same_as(SinkOptions, "keypoints_out")
     curve_keys: str | None = same_as(StageOptions, "curve_keys")
+    metrics: str | None = option(None, flag="--metrics", metavar="[HOST:]PORT",
+                                 help="serve Prometheus /metrics, /healthz and /readyz here (host 127.0.0.1 unless given)")
     summary: str | None = option(None, flag="--summary", metavar="PATH",
                                  help="write a JSON summary (rates, latency, drops per stage) here at exit")
     debug: bool = False  # `engine --debug`, before the command

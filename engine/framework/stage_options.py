@@ -70,6 +70,8 @@ class PoseStageOptions(StageOptions):
                                      help="keypoints file (.npz/.jsonl) for --pose replay")
     forward_frames: bool = option(False, flag="--forward-frames", help="send frames on (for viewers and recorders)")
     hwm: int = option(FRAMES_PER_WORKER, flag="--hwm", help="frames this worker takes at a time (its credit with capture)")
+    metrics: str | None = option(None, flag="--metrics", metavar="[HOST:]PORT",
+                                 help="serve Prometheus /metrics, /healthz and /readyz here (host 127.0.0.1 unless given)")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -121,6 +121,11 @@ class Supervisor:
         self.malformed_status = 0  # status reports dropped: not msgpack, unknown stage, a field of a wrong type or range
         self.labels_received = 0  # labels this supervisor received as a subscriber: the run's label count
         self._said_errors: dict[str, str] = {}  # the reason last printed per reconnecting source
+        self.metrics = None  # engine.framework.metrics.MetricsServer under --metrics
+        self._latency = None  # its capture-to-label histogram
+        self._next_metrics = 0.0
+        self.failing: str | None = None  # why the run is ending in error (healthz says 503)
+        self.first_reports: set[tuple[str, int]] = set()  # stages that have reported at least once (readyz)
 
     @property
     def _by_report_key(self) -> dict[tuple[str, int], StageProcess]:
@@ -226,6 +231,8 @@ class Supervisor:
     def run(self) -> int:
         backend, model_name = self._validate()
         self.backend, self.model_name = backend, model_name
+        if self.options.metrics:
+            self._serve_metrics()
         self.run_dir = Path(tempfile.mkdtemp(prefix="engine-run-"))
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
         ctx = zmq.Context.instance()
@@ -249,6 +256,9 @@ class Supervisor:
             self._take_last_labels(labels_sock)
             self._finish(status_sock)
             return code
+        except EngineError as exc:
+            self.failing = str(exc)
+            raise
         finally:
             self._shutdown()
             status_sock.close(linger=0)
@@ -269,6 +279,7 @@ class Supervisor:
         if labels_sock is not None:
             poller.register(labels_sock, zmq.POLLIN)
         while not self.stop_requested:
+            self._publish_metrics()
             events = dict(poller.poll(100))
             if status_sock in events:
                 self._drain_status(status_sock)
@@ -295,6 +306,7 @@ class Supervisor:
             print(self.status_line(self.elapsed_s, final=True), file=self.err, flush=True)
         if self.labels_received == 0 and (not self.stop_requested or self.counters(("capture", 0)).get("frames", 0)):
             print(f"no labels: {self.why_no_labels()}", file=self.err, flush=True)
+        self._publish_metrics(force=True)
         if self.options.summary:
             Path(self.options.summary).write_text(json.dumps(self.summary(), indent=2))
 
@@ -321,6 +333,7 @@ class Supervisor:
         if stage.proc is None or report["pid"] != stage.proc.pid:
             return  # sent by an incarnation that has since died
         stage.last_report = time.monotonic()
+        self.first_reports.add(key)
         self.reports[key] = {**self.reports.get(key, {}), **report}
         if key[0] == "classify":
             self.ended.update(report.get("ended", []))
@@ -352,6 +365,8 @@ class Supervisor:
             except BadLabel:
                 continue  # not a label (another program publishing on this endpoint): skipped, as `listen` does
             self.labels_received += 1
+            if self._latency is not None:
+                self._latency.observe(max(0, label["t_publish_ns"] - label["t_capture_ns"]) / 1e9)
             if show:
                 print(format_label(label), file=self.out, flush=True)
 
@@ -386,6 +401,7 @@ class Supervisor:
 
         deadline = time.monotonic() + STARTUP_S
         while time.monotonic() < deadline and not self.stop_requested:
+            self._publish_metrics()
             if all(ready(s) for s in self.stages if s.key != "capture"):
                 break
             if status_sock.poll(50):
@@ -494,6 +510,70 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+    # --- metrics (--metrics) -----------------------------------------------------------------
+    def _serve_metrics(self) -> None:
+        """Bind --metrics before any stage starts: a bad address exits 2, a port in use 4."""
+        from engine.framework.metrics import RUN_METRICS, STAGE_METRICS, MetricsServer  # prometheus_client: only here
+
+        self.metrics = MetricsServer(self.options.metrics, self._healthy, self._ready, {**STAGE_METRICS, **RUN_METRICS})
+        self._latency = self.metrics.histogram(
+            "capture_to_label_seconds", "capture-to-label latency of each label received (t_publish_ns - t_capture_ns)")
+        self.metrics.start()
+
+    def _healthy(self) -> tuple[bool, str]:
+        assert self.metrics is not None
+        if self.failing:
+            return False, f"failing: {self.failing}"
+        if not self.metrics.loop_alive():
+            return False, "the supervisor's loop is stalled"
+        now = time.monotonic()
+        hung = [s.key for s in self.stages if s.silent(now)]
+        if hung:
+            return False, f"no heartbeat from {', '.join(hung)}"
+        return True, "ok"
+
+    def _ready(self) -> tuple[bool, str]:
+        waiting = [s.key for s in self.stages if s.report_key not in self.first_reports]
+        if not self.stages or waiting:
+            return False, f"waiting for {', '.join(waiting) or 'the stages to start'}"
+        return True, "ok"
+
+    def metric_values(self) -> dict[str, list[tuple[dict, float]]]:
+        """Every figure /metrics serves (but the latency histogram), from the same counters as the summary."""
+        now = time.monotonic()
+        values: dict[str, list[tuple[dict, float]]] = {name: [] for name in (
+            "frames_total", "fps", "busy_seconds_total", "ms_per_frame", "malformed_total", "restarts_total",
+            "hangs_total", "up")}
+        for stage in self.stages:
+            stage_name, worker = stage.report_key
+            labels = {"stage": stage_name, "worker": str(worker)} if stage_name == "pose" else {"stage": stage_name}
+            report = self.reports.get(stage.report_key, {})
+            counted = self.counters(stage.report_key)
+            up = stage.proc is not None and stage.proc.poll() is None and stage.last_report is not None and not stage.silent(now)
+            values["frames_total"].append((labels, counted.get("frames", 0)))
+            values["fps"].append((labels, self._rate(stage.report_key)))
+            values["ms_per_frame"].append((labels, report.get("ms_per_frame", 0.0)))
+            values["busy_seconds_total"].append((labels, report.get("ms_per_frame", 0.0) * report.get("frames", 0) / 1e3))
+            values["malformed_total"].append((labels, counted.get("malformed", 0)))
+            values["restarts_total"].append((labels, stage.restarts))
+            values["hangs_total"].append((labels, stage.hung))
+            values["up"].append((labels, 1.0 if up else 0.0))
+        values["queue_depth"] = [({"stage": "render"}, self.reports.get(("render", 0), {}).get("queue", 0))]
+        values["dropped_total"] = [({"stage": "capture"}, self.counters(("capture", 0)).get("dropped", 0))]
+        values["lost_total"] = [({}, self._lost())]
+        values["labels_total"] = [({}, self.labels_received)]
+        values["malformed_status_total"] = [({}, self.malformed_status)]
+        return values
+
+    def _publish_metrics(self, force: bool = False) -> None:
+        if self.metrics is None:
+            return
+        self.metrics.tick()
+        now = time.monotonic()
+        if force or now >= self._next_metrics:
+            self._next_metrics = now + 0.25
+            self.metrics.snapshot.set(self.metric_values())
 
     # --- reporting -----------------------------------------------------------------------
     def _lost(self) -> int:
