@@ -21,7 +21,10 @@ import pytest
 
 from engine.framework.config import build_options
 from engine.framework.supervisor import Supervisor
-from pipeline_helpers import REPO, engine_cmd, run_cli, taken_port
+import os
+import signal
+
+from pipeline_helpers import REPO, child_stage, engine_cmd, run_cli, taken_port
 
 SAMPLE_RE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
 LABEL_RE = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
@@ -160,6 +163,55 @@ def test_engine_run_serves_health_and_figures_while_it_runs(tmp_path: Path) -> N
             engine.wait()
     assert engine.returncode == 0, err
     check_against(during, json.loads(summary_path.read_text()), exact=False)
+
+
+def wait_for(port: int, path: str, code: int, timeout: float, engine: subprocess.Popen) -> float:
+    """Poll `path` until it answers `code`; returns when (monotonic)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if get(port, path, 1.0)[0] == code:
+                return time.monotonic()
+        except OSError:
+            pass
+        assert time.monotonic() < deadline and engine.poll() is None, f"{path} never answered {code}"
+        time.sleep(0.05)
+
+
+def test_healthz_says_503_while_a_stage_hangs_and_counts_its_restart(tmp_path: Path) -> None:
+    port = free_port()
+    summary_path = tmp_path / "s.json"
+    engine = subprocess.Popen(engine_cmd("run", "--source", "synthetic:A05?loops=1", "--realtime", "--pose", "replay",
+                                         "--pose-workers", "1", "--duration", "14", "--quiet", "--metrics", str(port),
+                                         "--summary", str(summary_path)),
+                              cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(port, "/readyz", 200, 40, engine)
+        time.sleep(1.0)
+        render = child_stage(engine.pid, "stages.render")
+        stopped = time.monotonic()
+        os.kill(render, signal.SIGSTOP)  # alive, but no longer reporting
+        unhealthy = wait_for(port, "/healthz", 503, 10, engine)
+        assert unhealthy - stopped < 4.0  # silent for 1.5 s: hung, before the supervisor kills it at 4 s
+        render_labels = frozenset({("stage", "render")})
+        deadline = time.monotonic() + 30
+        while scrape(port).get(("har_engine_restarts_total", render_labels)) != 1:  # killed at 4 s, restarted
+            assert time.monotonic() < deadline and engine.poll() is None, "no restart of render on /metrics"
+            time.sleep(0.05)
+        wait_for(port, "/healthz", 200, 30, engine)  # restarted
+        while (after := scrape(port))[("har_engine_up", render_labels)] != 1:  # and reporting again
+            assert time.monotonic() < deadline and engine.poll() is None, "render never reported after its restart"
+            time.sleep(0.05)
+        assert after[("har_engine_hangs_total", render_labels)] == 1
+        out, err = engine.communicate(timeout=60)
+    finally:
+        if engine.poll() is None:
+            engine.kill()
+            engine.wait()
+    assert engine.returncode == 0, err
+    summary = json.loads(summary_path.read_text())
+    assert summary["restarts"] == {"render": 1} and summary["hangs"] == {"render": 1}
+    check_against(after, summary, exact=False)
 
 
 def test_a_bad_metrics_address_is_one_line_and_exit_2() -> None:

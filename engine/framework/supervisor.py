@@ -531,6 +531,9 @@ class Supervisor:
         hung = [s.key for s in self.stages if s.silent(now)]
         if hung:
             return False, f"no heartbeat from {', '.join(hung)}"
+        dead = [s.key for s in self.stages if s.proc is not None and s.proc.poll() is not None]
+        if dead and not self.stop_requested:
+            return False, f"restarting {', '.join(dead)}"
         return True, "ok"
 
     def _ready(self) -> tuple[bool, str]:
