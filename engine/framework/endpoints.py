@@ -9,6 +9,8 @@ import ipaddress
 import socket
 from urllib.parse import urlparse
 
+from engine.errors import ConfigError
+
 # Binds on every interface, and the loopback address a subscriber on the same host connects to instead.
 _ALL_INTERFACES = ("tcp://*", "tcp://0.0.0.0")
 _LOOPBACK = "tcp://127.0.0.1"
@@ -46,3 +48,19 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))
         return s.getsockname()[1]
+
+
+def parse_host_port(text: str, what: str, example_port: int, default_host: str = "127.0.0.1") -> tuple[str, int]:
+    """'PORT', ':PORT', 'HOST:PORT' or '[::1]:PORT' -> (host, port), the host loopback unless given.
+
+    What `--view` and `--metrics` take; anything else is a ConfigError (exit 2) naming `what`.
+    """
+    host, sep, port_text = str(text).strip().rpartition(":")
+    host = host.strip("[]") if sep else ""
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise ConfigError(f"{what} {text!r} is not [HOST:]PORT, e.g. {example_port} or 0.0.0.0:{example_port}") from None
+    if not 0 < port < 65536:
+        raise ConfigError(f"{what} port {port} is out of range: use 1-65535")
+    return host or default_host, port

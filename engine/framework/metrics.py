@@ -23,7 +23,8 @@ from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from engine.errors import ConfigError, TransportError
+from engine.errors import TransportError
+from engine.framework.endpoints import parse_host_port
 
 PREFIX = "har_engine"
 # The loop is dead (for /healthz) when it has not ticked for this long.
@@ -53,15 +54,7 @@ RUN_METRICS: dict[str, tuple[str, str]] = {
 
 def parse_metrics_bind(text: str, default_host: str = "127.0.0.1") -> tuple[str, int]:
     """'9100', ':9100', 'HOST:9100' or '[::1]:9100' -> (host, port); ConfigError (exit 2) otherwise."""
-    host, sep, port_text = str(text).strip().rpartition(":")
-    host = host.strip("[]") if sep else ""
-    try:
-        port = int(port_text)
-    except ValueError:
-        raise ConfigError(f"--metrics {text!r} is not [HOST:]PORT, e.g. 9100 or 0.0.0.0:9100") from None
-    if not 0 < port < 65536:
-        raise ConfigError(f"--metrics port {port} is out of range: use 1-65535")
-    return host or default_host, port
+    return parse_host_port(text, "--metrics", 9100, default_host)
 
 
 class Snapshot:

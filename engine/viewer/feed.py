@@ -21,6 +21,7 @@ import zmq
 
 from engine.framework import transport
 from engine.errors import ConfigError
+from engine.framework.endpoints import parse_host_port
 from engine.framework.schema import LABELS_TOPIC
 from engine.framework.security import load_keys
 from engine.framework.stage_options import VIEW_MAX_FPS
@@ -68,15 +69,7 @@ class ViewerOptions:
 
 def parse_bind(text: str, default_host: str = "127.0.0.1") -> tuple[str, int]:
     """'8080', ':8080', 'HOST:8080' or '[::1]:8080' -> (host, port)."""
-    host, sep, port_text = str(text).strip().rpartition(":")
-    host = host.strip("[]") if sep else ""
-    try:
-        port = int(port_text)
-    except ValueError:
-        raise ConfigError(f"viewer address {text!r} is not [HOST:]PORT, e.g. 8080 or 0.0.0.0:8080") from None
-    if not 0 < port < 65536:
-        raise ConfigError(f"viewer port {port} is out of range: use 1-65535")
-    return host or default_host, port
+    return parse_host_port(text, "viewer address", 8080, default_host)
 
 
 @dataclass
