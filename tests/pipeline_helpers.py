@@ -216,3 +216,17 @@ def write_clip_with_truth(folder: Path, n_frames: int, action: int = 4) -> tuple
         for seq, kp in enumerate(keypoints):
             truth.write(str(video), seq, People(kp[None]))
     return video, folder / "truth.npz"
+
+
+def video_frames(path: Path) -> tuple[list[np.ndarray], float]:
+    """Every frame of a video file as decoded by OpenCV, and the rate its container states."""
+    capture = cv2.VideoCapture(str(path))
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    capture.release()
+    return frames, fps

@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import cv2
 import msgpack
 import numpy as np
 import pytest
@@ -17,7 +16,7 @@ import zmq
 from engine.framework import transport
 from engine.framework.schema import LABELS_TOPIC, PROGRESS_TOPIC, encode_label
 from engine.viewer.overlay import FrameOverlay
-from pipeline_helpers import REPO, Engine, free_port, synthetic_frames, write_clip_with_truth
+from pipeline_helpers import REPO, Engine, free_port, synthetic_frames, video_frames, write_clip_with_truth
 from pose.base import People
 from pose.keypoints_file import KeypointsFile
 from stages.sink_writers import VideoRecorder
@@ -37,18 +36,6 @@ def shown_labels(labels: list[dict], stream: str, seq: int) -> dict[int, dict]:
         if item["stream"] == stream and item["seq_to"] <= seq and item["seq_to"] >= out.get(item["track"], {"seq_to": -1})["seq_to"]:
             out[item["track"]] = item
     return out
-
-
-def video_frames(path: Path) -> list[np.ndarray]:
-    capture = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    capture.release()
-    return frames
 
 
 def closest(recorded: np.ndarray, candidates: list[np.ndarray]) -> int:
@@ -117,7 +104,7 @@ def test_recorder_waits_for_the_labels_of_each_frame(tmp_path: Path) -> None:
     recorder.flush(now_s=3.0)
     assert recorder.frames == 24 and recorder.complete("cam")
     recorder.close()
-    assert_labels_drawn(video_frames(tmp_path / "out.avi"), frames, people, labels, "cam")
+    assert_labels_drawn(video_frames(tmp_path / "out.avi")[0], frames, people, labels, "cam")
 
 
 def test_a_frame_with_nobody_tracked_needs_no_label(tmp_path: Path) -> None:
@@ -210,7 +197,7 @@ def test_sink_draws_labels_that_come_after_their_frames(tmp_path: Path, tail: st
     finally:
         out = sink.stop()
     assert sink.proc.returncode == 0, out
-    assert_labels_drawn(video_frames(tmp_path / "out.avi"), frames, people, labels, "cam")
+    assert_labels_drawn(video_frames(tmp_path / "out.avi")[0], frames, people, labels, "cam")
 
 
 # --- the whole engine: a recorded source, its video and its labels file ------------------------------
@@ -228,8 +215,8 @@ def test_recorded_run_draws_each_frames_labels(window_model: Path, tmp_path: Pat
     assert labels and labels[0]["seq_to"] == 7  # window 8, stride 4
     seen = KeypointsFile(out["kp.npz"])
     people = [seen.get(str(clip), seq) for seq in range(90)]
-    sources = video_frames(clip)  # what capture decoded
-    recorded = video_frames(out["out.avi"])
+    sources, _ = video_frames(clip)  # what capture decoded
+    recorded, _ = video_frames(out["out.avi"])
     overlay = FrameOverlay()
     # frame 0: skeleton and box only; frame 7 on: the text of the first label under the person
     text_area = np.any(overlay.draw(sources[7], people[7], {0: labels[0]}) != overlay.draw(sources[7], people[7], {}), axis=2)

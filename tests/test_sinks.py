@@ -8,13 +8,12 @@ import shutil
 import signal
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
 from engine.framework.schema import LABEL_FIELDS
 from stages.sink_writers import VideoRecorder
-from pipeline_helpers import Engine, synthetic_frames, write_clip_with_truth
+from pipeline_helpers import Engine, synthetic_frames, video_frames, write_clip_with_truth
 from pose.base import People
 from pose.blazepose import DETECTOR_FILE, LANDMARK_FILE, models_dir
 from pose.keypoints_file import KeypointsFile
@@ -46,19 +45,6 @@ def output_args(out: dict[str, Path]) -> list[str]:
 
 def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
-
-
-def video_frames(path: Path) -> tuple[list[np.ndarray], float]:
-    capture = cv2.VideoCapture(str(path))
-    fps = capture.get(cv2.CAP_PROP_FPS)
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    capture.release()
-    return frames, fps
 
 
 def test_offline_annotation_writes_every_frame_and_label(model: Path, clip: tuple[Path, Path], tmp_path: Path) -> None:
