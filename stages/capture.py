@@ -294,7 +294,10 @@ class Capture:
             message = {**header, "prev": route.prev, **({"fresh": True} if fresh else {})}
             gone = self.pool.send(worker, transport.pack(message, arrays), Sent(stream, seq, route.prev))
             if gone is not None:
-                self._announce_lost(gone)
+                if gone:
+                    self._announce_lost(gone)
+                else:
+                    self._wait()  # the worker's queue is full: it has pings and notices to read first
                 continue
             if fresh:
                 route.owner, route.chunk_end = worker.identity, (seq // self.args.chunk + 1) * self.args.chunk

@@ -25,6 +25,7 @@ from engine.framework.stagekit import StageMeter, StatusReporter, Stop, MAX_MESS
 from pose import PoseOptions, create_backend
 
 POLL_MS = 100
+CONTROL_ROOM = 64
 # Keys a pose worker copies from the frame header to its output.
 FORWARDED_KEYS = ("stream", "seq", "prev", "t_capture_ns", "fps", "size", "live", "dropped", "truth")
 
@@ -45,7 +46,9 @@ def main(argv: list[str] | None = None) -> int:
 
     ctx = zmq.Context.instance()
     inbox = ctx.socket(zmq.DEALER)
-    inbox.setsockopt(zmq.RCVHWM, 1000)  # capture's credit bounds the frames; pings are small
+    # Capture's credit bounds the frames queued here; the rest is room for its pings and notices,
+    # and a bound on what a flood from a hostile peer can make this process hold.
+    inbox.setsockopt(zmq.RCVHWM, max(1, args.hwm) + CONTROL_ROOM)
     inbox.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
     inbox.setsockopt(zmq.LINGER, 0)
     keys = curve_keys(args)

@@ -188,11 +188,14 @@ class WorkerPool:
     def send(self, worker: Worker, frames: list, sent: Sent | None) -> list[Sent] | None:
         """Send one message (transport frames) to `worker`; a frame (`sent`) uses one credit.
 
-        Returns None when sent, or the frames the worker held when it turned out to be gone
-        (the message was not sent: choose another worker).
+        Returns None when sent; otherwise the message was not sent (try again, or another worker)
+        and the list holds the frames the worker held if it turned out to be gone (empty when its
+        queue was only full).
         """
         try:
             self.sock.send_multipart([worker.identity, *frames], copy=False)
+        except zmq.Again:
+            return []
         except zmq.ZMQError as exc:
             if exc.errno != zmq.EHOSTUNREACH:
                 raise
