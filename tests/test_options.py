@@ -20,7 +20,7 @@ from engine.framework.supervisor import Supervisor
 from engine.paths import write_atomically
 
 STAGE_OPTIONS = [
-    CaptureOptions(source=("synthetic:", "mhad:S08"), output="ipc:///tmp/x/frames", realtime=True, hwm=1,
+    CaptureOptions(source=("synthetic:", "mhad:S08"), output="ipc:///tmp/x/frames", realtime=True,
                    resume='{"ended": [], "next": {}}', status="ipc:///tmp/x/status", worker=0),
     PoseStageOptions(input="tcp://127.0.0.1:1", output="tcp://127.0.0.1:2", pose="replay", pose_threads=3,
                      replay_file="k.npz", forward_frames=True, worker=2, curve_keys="keys", debug=True),

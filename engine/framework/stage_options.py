@@ -49,7 +49,6 @@ class CaptureOptions(StageOptions):
     realtime: bool = option(False, flag="--realtime",
                             help="pace recorded sources at their frame rate, dropping frames when behind")
     exit_on_source_loss: bool = option(False, flag="--exit-on-source-loss", help="fail instead of reconnecting")
-    hwm: int = option(FRAMES_PER_WORKER, flag="--hwm", help="frames queued per pose worker before backpressure")
     chunk: int = option(CHUNK_FRAMES, flag="--chunk",
                         help="recorded streams go to the pose workers in chunks of this many frames, one worker each")
     max_ahead: int = option(MAX_AHEAD_FRAMES, flag="--max-ahead",

@@ -225,7 +225,7 @@ class Supervisor:
             add(f"pose.{i}", "stages.pose", pose, worker=i)
         add("capture", "stages.capture", CaptureOptions(
             output=frames, source=o.source, mhad_root=o.mhad_root, realtime=o.realtime,
-            exit_on_source_loss=o.exit_on_source_loss, hwm=hwm, **common))
+            exit_on_source_loss=o.exit_on_source_loss, **common))
 
     # --- running -------------------------------------------------------------------------
     def run(self) -> int:
