@@ -377,6 +377,38 @@ def test_a_running_engines_labels_reach_the_broker(world, tmp_path: Path) -> Non
     assert summary["received"] == summary["published"] == summary["acknowledged"] == len(written), summary
 
 
+
+@needs_broker
+def test_engine_run_with_bridge_delivers_every_label_and_counts_it(world, tmp_path: Path) -> None:
+    """`engine run --bridge`: the bridge is a stage of the run, stopped after the classifier, so every
+    label of a recorded source reaches the broker before the run exits; the summary says so."""
+    broker, _, reader, _, _ = world
+    labels_out, summary_path = tmp_path / "labels.jsonl", tmp_path / "run.json"
+    run = subprocess.run(engine_cmd("run", "--source", "synthetic:A05?loops=1", "--pose", "replay",
+                                    "--publish", f"tcp://127.0.0.1:{free_port()}",
+                                    "--bridge", f"mqtt://127.0.0.1:{broker.port}/{BASE}",
+                                    "--labels-out", str(labels_out), "--summary", str(summary_path)),
+                         cwd=REPO, capture_output=True, text=True, timeout=180)
+    assert run.returncode == 0, run.stderr
+    written = [json.loads(line) for line in labels_out.read_text().splitlines()]
+    assert written
+    reader.wait(written[0]["stream"], len(written))
+    got = reader.labels(written[0]["stream"])
+    assert {(f["stream"], f["track"], f["seq_to"]) for f in written} <= set(got)
+    bridge = json.loads(summary_path.read_text())["bridge"]
+    assert bridge["received"] == bridge["acknowledged"] == len(written), bridge
+    assert bridge["dropped"] == bridge["unsent"] == 0, bridge
+    assert re.search(r"\| mqtt \d+ sent 0 dropped", run.stderr), run.stderr[-2000:]
+
+
+def test_engine_run_refuses_a_bad_bridge_url_before_starting() -> None:
+    run = subprocess.run(engine_cmd("run", "--bridge", "mqtt://127.0.0.1:1883", "--duration", "5"),
+                         cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.strip().splitlines()[-1].startswith("error: "), run.stderr
+    assert "--bridge mqtt://127.0.0.1:1883: no topic" in run.stderr  # the flag typed, not `engine bridge`'s --to
+
+
 OPENSSL = shutil.which("openssl")
 
 

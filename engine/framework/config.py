@@ -14,7 +14,7 @@ from engine.errors import ConfigError
 from engine.framework.options import option, same_as
 from engine.framework.schema import DEFAULT_PUBLISH
 from engine.framework.stage_options import (
-    CaptureOptions, ClassifyStageOptions, PoseStageOptions, RenderOptions, SinkOptions, StageOptions,
+    CaptureOptions, ClassifyStageOptions, MqttOptions, PoseStageOptions, RenderOptions, SinkOptions, StageOptions,
 )
 from engine.paths import default_model
 
@@ -68,6 +68,15 @@ class RunOptions:
     curve_keys: str | None = same_as(StageOptions, "curve_keys")
     metrics: str | None = option(None, flag="--metrics", metavar="[HOST:]PORT",
                                  help="serve Prometheus /metrics, /healthz and /readyz here (host 127.0.0.1 unless given)")
+    bridge: str | None = same_as(MqttOptions, "to", default=None, metadata={
+        "flag": "--bridge", "help": "republish labels to an MQTT broker: mqtt://HOST[:1883]/TOPIC or mqtts://HOST[:8883]/TOPIC "
+                                    "(QoS 1, TOPIC/<stream>/<track>; the other MQTT settings: --bridge-*)"})
+    bridge_username: str | None = same_as(MqttOptions, "username", metadata={"flag": "--bridge-username"})
+    bridge_password_env: str | None = same_as(MqttOptions, "password_env", metadata={"flag": "--bridge-password-env"})
+    bridge_tls_ca: str | None = same_as(MqttOptions, "tls_ca", metadata={"flag": "--bridge-tls-ca"})
+    bridge_tls_cert: str | None = same_as(MqttOptions, "tls_cert", metadata={"flag": "--bridge-tls-cert"})
+    bridge_tls_key: str | None = same_as(MqttOptions, "tls_key", metadata={"flag": "--bridge-tls-key"})
+    bridge_buffer: int = same_as(MqttOptions, "buffer", metadata={"flag": "--bridge-buffer"})
     summary: str | None = option(None, flag="--summary", metavar="PATH",
                                  help="write a JSON summary (rates, latency, drops per stage) here at exit")
     debug: bool = False  # `engine --debug`, before the command
@@ -89,6 +98,14 @@ class RunOptions:
         for key, ok in checks.items():
             if not ok:
                 raise ConfigError(f"option {key.replace('_', '-')}={getattr(self, key)!r} is out of range")
+
+    def mqtt(self) -> MqttOptions | None:
+        """The bridge stage's MQTT options (`--bridge` and `--bridge-*`), or None without --bridge."""
+        if self.bridge is None:
+            return None
+        return MqttOptions(to=self.bridge, username=self.bridge_username, password_env=self.bridge_password_env,
+                           tls_ca=self.bridge_tls_ca, tls_cert=self.bridge_tls_cert, tls_key=self.bridge_tls_key,
+                           buffer=self.bridge_buffer)
 
     def workers(self) -> int:
         return self.pose_workers or max(1, os.cpu_count() or 1)

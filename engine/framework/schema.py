@@ -172,6 +172,8 @@ STATUS_FIELDS: dict[str, StatusField] = {
     "frames_by_stream": _COUNTS, "stream_lengths": _COUNTS, "out_of_order": _COUNT, "gaps": _COUNT, "model": _TEXT,
     # sink, view
     "missed": _COUNT, "backlog_mb": _RATE, "url": _TEXT,
+    # bridge
+    "connected": _FLAG, "mqtt": _COUNTS,
 }
 STATUS_IDENTITY: tuple[str, ...] = ("stage", "worker", "pid")
 

@@ -27,6 +27,8 @@ MAX_AHEAD_FRAMES = 64
 SINK_BACKLOG_MB = 1024.0
 # The viewer's frame rate: what a browser needs to look live, at a small encoding cost.
 VIEW_MAX_FPS = 15.0
+# Labels the MQTT bridge holds while the broker is away; beyond, the oldest are dropped and counted.
+BRIDGE_BUFFER = 10000
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -125,3 +127,35 @@ class ViewStageOptions(StageOptions):
     pose: str = option("", flag="--pose", help="pose backend name, shown on the page")
     model: str = option("", flag="--model", help="classifier path, its name is shown on the page")
     max_fps: float = option(VIEW_MAX_FPS, flag="--max-fps", help="frames sent to browsers per second at most")
+
+
+
+@dataclass(frozen=True, kw_only=True)
+class MqttOptions:
+    """Where and how the bridge publishes labels: `engine bridge` and the bridge stage take these flags."""
+
+    to: str = option(flag="--to", metavar="URL",
+                     help="broker and base topic: mqtt://HOST[:1883]/TOPIC, or mqtts://HOST[:8883]/TOPIC for TLS")
+    buffer: int = option(BRIDGE_BUFFER, flag="--buffer",
+                         help="labels held while the broker is away; beyond, the oldest are dropped and counted")
+    client_id: str = option("", flag="--client-id", help="MQTT client id (default engine-bridge-HOST-PID)")
+    keepalive: int = option(30, flag="--keepalive", help="MQTT keepalive, seconds")
+    username: str | None = option(None, flag="--username", help="MQTT user name")
+    password_env: str | None = option(None, flag="--password-env", metavar="VAR",
+                                      help="name of the environment variable holding the MQTT password (never printed)")
+    tls_ca: str | None = option(None, flag="--tls-ca", metavar="FILE",
+                                help="CA certificates to check the broker with (mqtts; default: the system's)")
+    tls_cert: str | None = option(None, flag="--tls-cert", metavar="FILE", help="client certificate (with --tls-key)")
+    tls_key: str | None = option(None, flag="--tls-key", metavar="FILE", help="client certificate's key")
+    tls_insecure: bool = option(False, flag="--tls-insecure",
+                                help="do not check the broker's host name against its certificate")
+    reconnect_max: float = option(30.0, flag="--reconnect-max",
+                                  help="longest wait between reconnection attempts, seconds (back-off from 0.5 s doubles up to it)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class BridgeStageOptions(StageOptions):
+    """The MQTT bridge as a stage of `engine run --bridge URL`: restarted, watched and counted like the others."""
+
+    labels: str = option(flag="--labels", metavar="ENDPOINT", help="the labels PUB endpoint to connect to")
+    mqtt: MqttOptions = nested(MqttOptions)

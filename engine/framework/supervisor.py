@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -33,14 +34,15 @@ from engine.framework.options import to_argv
 from engine.framework.schema import LABELS_TOPIC, BadLabel, BadStatus, decode_label, decode_status, format_label
 from engine.framework.security import CurveKeys, load_keys
 from engine.framework.stage_options import (
-    FRAMES_PER_WORKER, REORDER_CAPACITY, CaptureOptions, ClassifyStageOptions, PoseStageOptions, RenderOptions,
-    SinkOptions, StageOptions, ViewStageOptions,
+    FRAMES_PER_WORKER, REORDER_CAPACITY, BridgeStageOptions, CaptureOptions, ClassifyStageOptions, PoseStageOptions,
+    RenderOptions, SinkOptions, StageOptions, ViewStageOptions,
 )
 from engine.framework.stagekit import FATAL_EXIT_CODES, LABELS_HWM, read_tally, tally_path
 from engine.sources import open_streams, parse_source, probe
 from pose import BACKENDS  # names only: backends load inside the pose workers
 
 SHUTDOWN_GRACE_S = 1.5
+BRIDGE_GRACE_S = 6.0  # the bridge's 5 s to drain its buffer to the broker, and its exit
 RESTART_WINDOW_S = 60.0
 STATUS_PERIOD_S = 1.0
 # A stage reports twice a second from its loop; silence this long means it hangs (detected within 5 s).
@@ -59,6 +61,23 @@ RESUME_MARGIN = 32
 REORDER_CAPACITY_WITH_FRAMES = 96
 # After the PUB socket is bound, time for subscriptions that were waiting to reach it.
 SUBSCRIBE_GRACE_S = 0.2
+
+
+def _stop_processes(procs: list[subprocess.Popen | None], grace_s: float) -> None:
+    """SIGTERM the running ones, SIGKILL those still running after `grace_s`."""
+    running = [proc for proc in procs if proc is not None and proc.poll() is None]
+    for proc in running:
+        try:
+            proc.terminate()
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + grace_s
+    for proc in running:
+        try:
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 @dataclass
@@ -147,6 +166,15 @@ class Supervisor:
         if backend not in BACKENDS:
             raise ConfigError(f"unknown pose backend {backend!r}: use auto or one of {', '.join(sorted(BACKENDS))}")
         self._check_free(self.options.publish, "labels publisher")
+        mqtt = self.options.mqtt()
+        if mqtt is not None:
+            from engine.bridge.mqtt import bridge_options, resolve  # paho: only with --bridge
+
+            try:
+                resolve(bridge_options(mqtt).url)
+            except ConfigError as exc:  # it names `engine bridge`'s flags: say the ones typed here
+                raise ConfigError(re.sub(r"--(to|username|password-env|tls-ca|tls-cert|tls-key|buffer)\b",
+                                         lambda m: "--bridge" if m[1] == "to" else f"--bridge-{m[1]}", str(exc))) from None
         self.keys = load_keys(self.options.curve_keys) if self.options.curve_keys else None
         self._warn_exposed()
         return backend, Path(self.options.model).stem
@@ -194,7 +222,8 @@ class Supervisor:
 
         classify = ClassifyOptions(threads=o.classify_threads, ema=o.ema, unknown_below=o.unknown_below, min_window_s=o.min_window)
         # Subscribers this run starts (itself, the sink, the viewer): classify waits for them after a (re)start.
-        subscribers = 1 + bool(o.record or o.labels_out or o.keypoints_out) + bool(o.view)
+        mqtt = o.mqtt()
+        subscribers = 1 + bool(o.record or o.labels_out or o.keypoints_out) + bool(o.view) + bool(mqtt)
         add("classify", "stages.classify", ClassifyStageOptions(input=rendered, publish=o.publish, model=o.model,
                                                                 classify=classify, subscribers=subscribers, **common))
         wants_frames = bool(o.view or o.record or o.monitor)  # an explicit --monitor is for a remote viewer
@@ -216,6 +245,8 @@ class Supervisor:
         if o.view:
             add("view", "stages.view", ViewStageOptions(labels=labels, monitor=local_monitor, bind=o.view, pose=backend,
                                                         model=o.model, **common))
+        if mqtt is not None:
+            add("bridge", "stages.bridge", BridgeStageOptions(labels=labels, mqtt=mqtt, **common))
         # Live: at most about one frame waits per worker, so a label is never about an old frame.
         hwm = 1 if live else FRAMES_PER_WORKER
         pose = PoseStageOptions(input=frames, output=poses, pose=backend, max_people=o.max_people,
@@ -496,20 +527,15 @@ class Supervisor:
         return report
 
     def _shutdown(self) -> None:
-        """SIGTERM every stage, SIGKILL what is left after the grace period: never an orphan."""
-        running = [s.proc for s in self.stages if s.proc and s.proc.poll() is None]
-        for proc in running:
-            try:
-                proc.terminate()
-            except ProcessLookupError:
-                pass
-        deadline = time.monotonic() + SHUTDOWN_GRACE_S
-        for proc in running:
-            try:
-                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        """SIGTERM every stage, SIGKILL what is left after the grace period: never an orphan.
+
+        The MQTT bridge goes last, once the classifier's final labels are out, with time to hand
+        what it holds to the broker.
+        """
+        first = [s.proc for s in self.stages if s.key != "bridge"]
+        last = [s.proc for s in self.stages if s.key == "bridge"]
+        _stop_processes(first, SHUTDOWN_GRACE_S)
+        _stop_processes(last, BRIDGE_GRACE_S)
 
     # --- metrics (--metrics) -----------------------------------------------------------------
     def _serve_metrics(self) -> None:
@@ -641,7 +667,17 @@ class Supervisor:
             f" | frames {cls.get('frames', 0)} labels {self.labels_received} lost {self._lost()}"
             f" | pose={self.backend} model={self.model_name} restarts {restarts}"
             + (f" malformed {malformed}" if malformed else "")
+            + self._bridge_status()
         )
+
+    def _bridge_status(self) -> str:
+        """` | mqtt 120 sent 0 dropped`, `AWAY` while the broker is away; empty without --bridge."""
+        report = self.reports.get(("bridge", 0))
+        if report is None:
+            return ""
+        mqtt = report.get("mqtt", {})
+        away = "" if report.get("connected") else " AWAY"
+        return f" | mqtt{away}{self._hung_tag(('bridge', 0))} {mqtt.get('acknowledged', 0)} sent {mqtt.get('dropped', 0)} dropped"
 
     def summary(self) -> dict:
         """What a benchmark or a user's script wants after a run, from the stages' last reports.
@@ -677,7 +713,16 @@ class Supervisor:
             "malformed_status": self.malformed_status,
             "restarts": {s.key: s.restarts for s in self.stages if s.restarts},
             "hangs": {s.key: s.hung for s in self.stages if s.hung}, "per_stage": per_stage,
+            **self._bridge_summary(),
         }
+
+    def _bridge_summary(self) -> dict:
+        """{"bridge": what the MQTT bridge did}, from its last report (its final one at exit); {} without --bridge."""
+        report = self.reports.get(("bridge", 0))
+        if report is None:
+            return {}
+        return {"bridge": {"received": report.get("frames", 0), "connected": bool(report.get("connected")),
+                           **report.get("mqtt", {})}}
 
     # --- why a run made no labels ----------------------------------------------------------
     def why_no_labels(self) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import sys
 import time
@@ -16,57 +15,33 @@ from pathlib import Path
 from types import FrameType
 
 from engine.errors import ConfigError
-from engine.framework.schema import DEFAULT_PUBLISH, LABELS_TOPIC, BadLabel, decode_label
+from engine.framework.options import add_options, from_args
+from engine.framework.schema import DEFAULT_PUBLISH
+from engine.framework.stage_options import MqttOptions
 
 DRAIN_TIMEOUT_S = 5.0
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bridge", help="republish labels to an MQTT broker (QoS 1, TOPIC/<stream>/<track>)")
-    p.add_argument("--to", required=True, metavar="URL",
-                   help="broker and base topic: mqtt://HOST[:1883]/TOPIC, or mqtts://HOST[:8883]/TOPIC for TLS")
     p.add_argument("--connect", default=DEFAULT_PUBLISH, help=f"the engine's labels endpoint (default {DEFAULT_PUBLISH})")
     p.add_argument("--curve-keys", default=None, help="CURVE key folder, when the engine runs with --curve-keys")
-    p.add_argument("--buffer", type=int, default=10000,
-                   help="labels held while the broker is away; beyond, the oldest are dropped and counted (default 10000)")
-    p.add_argument("--client-id", default="", help="MQTT client id (default engine-bridge-HOST-PID)")
-    p.add_argument("--keepalive", type=int, default=30, help="MQTT keepalive, seconds (default 30)")
-    p.add_argument("--username", default=None, help="MQTT user name")
-    p.add_argument("--password-env", default=None, metavar="VAR",
-                   help="name of the environment variable holding the MQTT password (never printed)")
-    p.add_argument("--tls-ca", default=None, metavar="FILE", help="CA certificates to check the broker with (mqtts; default: the system's)")
-    p.add_argument("--tls-cert", default=None, metavar="FILE", help="client certificate (with --tls-key)")
-    p.add_argument("--tls-key", default=None, metavar="FILE", help="client certificate's key")
-    p.add_argument("--tls-insecure", action="store_true", help="do not check the broker's host name against its certificate")
-    p.add_argument("--reconnect-max", type=float, default=30.0,
-                   help="longest wait between reconnection attempts, seconds (back-off from 0.5 s doubles up to it; default 30)")
+    add_options(p, MqttOptions)
     p.add_argument("--summary", default=None, metavar="FILE", help="write the counts as JSON at exit")
     p.add_argument("--duration", type=float, default=0.0, help="exit after this many seconds (default: run until Ctrl-C/SIGTERM)")
-
-
-def _password(var: str | None) -> str | None:
-    if var is None:
-        return None
-    value = os.environ.get(var)
-    if value is None:
-        raise ConfigError(f"--password-env {var}: no such environment variable")
-    return value
 
 
 def run(args: argparse.Namespace) -> int:
     import zmq
 
-    from engine.bridge.mqtt import Bridge, BridgeOptions, parse_broker_url, resolve
-    from engine.framework import transport
+    from engine.bridge.mqtt import Bridge, bridge_options, resolve
+    from engine.bridge.relay import labels_socket, relay, start
     from engine.framework.commands.waiting import check_resolves
     from engine.framework.security import load_keys
     from engine.paths import write_atomically
 
-    url = parse_broker_url(args.to)
-    options = BridgeOptions(url=url, client_id=args.client_id, keepalive=args.keepalive, username=args.username,
-                            password=_password(args.password_env), tls_ca=args.tls_ca, tls_cert=args.tls_cert,
-                            tls_key=args.tls_key, tls_insecure=args.tls_insecure, buffer=args.buffer,
-                            reconnect_max=args.reconnect_max)
+    options = bridge_options(from_args(MqttOptions, args))
+    url = options.url
     if args.summary and not Path(args.summary).resolve().parent.is_dir():
         raise ConfigError(f"--summary {args.summary}: its folder does not exist")
     resolve(url)
@@ -83,38 +58,13 @@ def run(args: argparse.Namespace) -> int:
         nonlocal stop
         stop = True
 
+    sock = labels_socket(zmq.Context.instance(), args.connect, keys)
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    ctx = zmq.Context.instance()
-    sock = ctx.socket(zmq.SUB)
-    sock.setsockopt(zmq.SUBSCRIBE, LABELS_TOPIC)
-    sock.setsockopt(zmq.MAXMSGSIZE, 1 << 20)  # a label is a few hundred bytes: refuse floods
-    sock.setsockopt(zmq.RCVHWM, 100000)
     try:
-        transport.connect(sock, args.connect, "bridge", keys)
         say(f"bridge: labels from {args.connect} to {url.scheme}://{url.address}/{url.topic}/<stream>/<track>")
-        try:
-            bridge.start()
-        except ConfigError:
-            bridge.abort()
-            raise
+        start(bridge)
         deadline = time.monotonic() + args.duration if args.duration else None
-        while not stop and (deadline is None or time.monotonic() < deadline):
-            busy = bridge.connected and bridge.buffered  # waiting on PUBACKs: look again soon
-            if sock.poll(1 if busy else 20):
-                for _ in range(1000):  # what has arrived, then publish
-                    try:
-                        parts = sock.recv_multipart(zmq.NOBLOCK)
-                    except zmq.Again:
-                        break
-                    try:
-                        bridge.offer(decode_label(parts))
-                    except BadLabel:
-                        bridge.counts.malformed += 1
-            try:
-                bridge.service()
-            except ConfigError:  # the broker refused these credentials or this client: retrying cannot help
-                bridge.abort()
-                raise
+        relay(sock, bridge, lambda: stop or (deadline is not None and time.monotonic() >= deadline))
         counts = bridge.close(DRAIN_TIMEOUT_S)
     finally:
         sock.close(linger=0)

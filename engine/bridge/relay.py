@@ -1,0 +1,72 @@
+"""The bridge's loop, shared by `engine bridge` and the bridge stage of `engine run --bridge`.
+
+It reads labels from a SUB socket, decodes each with the one label codec (a bad one is
+counted, never a crash), offers them to the MQTT Bridge and lets it publish, until told to stop.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import zmq
+
+from engine.bridge.mqtt import Bridge
+from engine.errors import ConfigError
+from engine.framework import transport
+from engine.framework.schema import LABELS_TOPIC, BadLabel, decode_label
+from engine.framework.security import CurveKeys
+
+BATCH = 1000  # labels taken from the socket before the bridge publishes
+MAX_LABEL_BYTES = 1 << 20  # a label is a few hundred bytes: refuse floods
+RECEIVE_HWM = 100000  # labels queued while paho is busy; the bridge's own buffer bounds the rest
+
+
+def labels_socket(ctx: zmq.Context, endpoint: str, keys: CurveKeys | None) -> zmq.Socket:
+    """A SUB socket on the engine's labels topic, connected to `endpoint`."""
+    sock = ctx.socket(zmq.SUB)
+    sock.setsockopt(zmq.SUBSCRIBE, LABELS_TOPIC)
+    sock.setsockopt(zmq.MAXMSGSIZE, MAX_LABEL_BYTES)
+    sock.setsockopt(zmq.RCVHWM, RECEIVE_HWM)
+    try:
+        transport.connect(sock, endpoint, "bridge", keys)
+    except BaseException:
+        sock.close(linger=0)
+        raise
+    return sock
+
+
+def start(bridge: Bridge) -> None:
+    """Connect to the broker; a refusal retrying cannot fix (ConfigError) stops paho's thread first."""
+    try:
+        bridge.start()
+    except ConfigError:
+        bridge.abort()
+        raise
+
+
+def relay(sock: zmq.Socket, bridge: Bridge, should_stop: Callable[[], bool]) -> None:
+    """Move labels from `sock` to `bridge` until `should_stop()`; ConfigError when the broker refuses us.
+
+    Labels already queued on the socket when it stops are taken too, for the caller's close to send.
+    """
+    while not should_stop():
+        busy = bridge.connected and bridge.buffered  # waiting on PUBACKs: look again soon
+        if sock.poll(1 if busy else 20):
+            _take_queued(sock, bridge, BATCH)
+        try:
+            bridge.service()
+        except ConfigError:  # the broker refused these credentials or this client: retrying cannot help
+            bridge.abort()
+            raise
+    _take_queued(sock, bridge, RECEIVE_HWM)
+
+
+def _take_queued(sock: zmq.Socket, bridge: Bridge, at_most: int) -> None:
+    for _ in range(at_most):
+        try:
+            parts = sock.recv_multipart(zmq.NOBLOCK)
+        except zmq.Again:
+            return
+        try:
+            bridge.offer(decode_label(parts))
+        except BadLabel:
+            bridge.counts.malformed += 1
