@@ -29,11 +29,12 @@ def test_a_live_source_faster_than_pose_drops_frames_once_and_loses_none(tmp_pat
     assert labels.read_text().count("\n") == run["labels"] > 0
 
 
-def test_a_remote_pose_worker_says_when_it_joins_and_leaves_with_the_engine(tmp_path: Path) -> None:
+def run_with_a_remote_worker(tmp_path: Path, *run_args: str) -> tuple[dict, str]:
+    """An engine on tcp endpoints and one `engine stage pose` connecting to it: (summary, the worker's stderr)."""
     frames, poses = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
     summary = tmp_path / "summary.json"
     engine = subprocess.Popen(
-        engine_cmd("run", "--source", "synthetic:?loops=1&subjects=8-9", "--pose", "replay", "--pose-workers", "1",
+        engine_cmd("run", "--source", "synthetic:?loops=1&subjects=8-9", "--pose", "replay", *run_args,
                    "--frames-endpoint", frames, "--poses-endpoint", poses, "--quiet", "--no-print-labels",
                    "--publish", f"tcp://127.0.0.1:{free_port()}", "--summary", str(summary)),
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -54,8 +55,23 @@ def test_a_remote_pose_worker_says_when_it_joins_and_leaves_with_the_engine(tmp_
     assert engine.returncode == 0, engine_err
     assert remote.returncode == 0, remote_err
     assert f"waiting for the engine at {frames}" in remote_err
+    return json.loads(summary.read_text()), remote_err
+
+
+def test_a_remote_pose_worker_says_when_it_joins_and_leaves_with_the_engine(tmp_path: Path) -> None:
+    run, remote_err = run_with_a_remote_worker(tmp_path, "--pose-workers", "1")
     assert "connected to the engine" in remote_err
     assert "the engine ended; exiting" in remote_err
-    run = json.loads(summary.read_text())
     assert run["workers"] == {"local": 1, "remote": 1}
     assert run["lost"] == 0
+
+
+def test_remote_pose_only_runs_every_frame_through_the_remote_worker(tmp_path: Path) -> None:
+    """The pipeline without a local pose worker (a Kubernetes pipeline pod): every frame goes to the remote one."""
+    run, _ = run_with_a_remote_worker(tmp_path, "--remote-pose-only")
+    assert run["workers"] == {"local": 0, "remote": 1}
+    assert run["pose_workers"] == 0
+    assert run["lost"] == 0 and run["labels"] > 0
+    stages = run["per_stage"]
+    assert "pose.0" not in stages  # no local worker reported
+    assert stages["classify"]["frames"] == stages["capture"]["frames"] > 0

@@ -34,6 +34,9 @@ class RunOptions:
     pose: str = same_as(PoseStageOptions, "pose", default="auto", metadata={
         "help": "pose backend: auto (default: replay for synthetic sources, else blazepose), replay, blazepose, openpose"})
     pose_workers: int = option(0, flag="--pose-workers", help="pose worker processes (default: one per core)")
+    remote_pose_only: bool = option(False, flag="--remote-pose-only",
+                                    help="start no pose worker here: every worker is an `engine stage pose` on another "
+                                         "host (needs --frames-endpoint and --poses-endpoint on tcp)")
     pose_threads: int = same_as(PoseStageOptions, "pose_threads")
     max_people: int = same_as(PoseStageOptions, "max_people")
     pose_weights: str | None = same_as(PoseStageOptions, "pose_weights")
@@ -98,6 +101,10 @@ class RunOptions:
         for key, ok in checks.items():
             if not ok:
                 raise ConfigError(f"option {key.replace('_', '-')}={getattr(self, key)!r} is out of range")
+        remote = [e for e in (self.frames_endpoint, self.poses_endpoint) if e and e.startswith("tcp://")]
+        if self.remote_pose_only and len(remote) < 2:
+            raise ConfigError("--remote-pose-only: remote pose workers need --frames-endpoint tcp://HOST:PORT and "
+                              "--poses-endpoint tcp://HOST:PORT to connect to")
 
     def mqtt(self) -> MqttOptions | None:
         """The bridge stage's MQTT options (`--bridge` and `--bridge-*`), or None without --bridge."""
@@ -108,6 +115,9 @@ class RunOptions:
                            buffer=self.bridge_buffer)
 
     def workers(self) -> int:
+        """Local pose workers: none with --remote-pose-only, else --pose-workers or one per core."""
+        if self.remote_pose_only:
+            return 0
         return self.pose_workers or max(1, os.cpu_count() or 1)
 
 
