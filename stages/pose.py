@@ -23,6 +23,7 @@ from engine.framework.options import parse_options
 from engine.framework.stage_options import PoseStageOptions
 from engine.framework.stagekit import StageMeter, StatusReporter, Stop, MAX_MESSAGE_BYTES, bounded, curve_keys, run_stage
 from pose import PoseOptions, create_backend
+from pose.tracking import appearance_descriptors
 
 POLL_MS = 100
 CONTROL_ROOM = 64
@@ -105,7 +106,9 @@ def main(argv: list[str] | None = None) -> int:
                 backend.reset(msg.stream)
             t0 = time.perf_counter_ns()
             people = backend.estimate(frame, msg.stream, msg.seq, msg.arrays.get("keypoints_gt"))
-            arrays = {"keypoints": people.keypoints, "boxes": people.boxes}
+            # Torso colours for render's tracker, read here where the frame is (a few bytes a person).
+            arrays = {"keypoints": people.keypoints, "boxes": people.boxes,
+                      "appearance": appearance_descriptors(frame, people.keypoints)}
             if args.forward_frames:
                 arrays["frame"] = frame
             transport.send(outbox, {**header, "backend": backend.name}, arrays)
