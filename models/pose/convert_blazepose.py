@@ -182,8 +182,9 @@ def _drop_unused(model, schema) -> None:
 # ---------------------------------------------------------------- ONNX
 
 
-def to_onnx(tflite: Path, dst: Path, keep_outputs: int | None) -> list[str]:
-    """tf2onnx conversion; `keep_outputs` prunes the graph to its first N outputs (by rank order below)."""
+def to_onnx(tflite: Path, dst: Path, keep_outputs: int | None, batch: bool = False) -> list[str]:
+    """tf2onnx conversion; `keep_outputs` prunes the graph to its first N outputs (by rank order below);
+    `batch` makes the first dimension of the input and outputs dynamic (see dynamic_batch)."""
     import onnx
     import tf2onnx
     from onnx import utils as onnx_utils
@@ -193,11 +194,37 @@ def to_onnx(tflite: Path, dst: Path, keep_outputs: int | None) -> list[str]:
     if keep_outputs is not None:
         model = onnx_utils.Extractor(model).extract_model([i.name for i in model.graph.input], names[:keep_outputs])
     _canonical_names(model)
+    if batch:
+        dynamic_batch(model)
     model.producer_name = "har-engine convert_blazepose.py"
     model.doc_string = f"Converted from {tflite.name} of {WHEEL_PIN} (Apache-2.0) with tf2onnx {tf2onnx.__version__}, opset {OPSET}"
     onnx.checker.check_model(model)
     onnx.save(model, str(dst))
     return [o.name for o in model.graph.output]
+
+
+def dynamic_batch(model) -> None:
+    """Make dimension 0 of the graph's input and outputs a named, dynamic `batch`, in place.
+
+    TFLite models have a batch of 1; the engine runs several people's crops in one call. A
+    Reshape of an activation whose target shape starts with the literal 1 gets 0 there
+    ("copy the input's batch") so that the graph stays valid for any batch; each item's
+    outputs are those of a batch-1 call (checked by the conversion scripts).
+    """
+    from onnx import numpy_helper
+
+    for value in [*model.graph.input, *model.graph.output]:
+        dim = value.type.tensor_type.shape.dim[0]
+        dim.ClearField("dim_value")
+        dim.dim_param = "batch"
+    inits = {t.name: t for t in model.graph.initializer}
+    for node in model.graph.node:
+        if node.op_type != "Reshape" or node.input[0] in inits or node.input[1] not in inits:
+            continue
+        shape = numpy_helper.to_array(inits[node.input[1]]).copy()
+        if shape.ndim == 1 and len(shape) > 1 and shape[0] == 1:
+            shape[0] = 0
+            inits[node.input[1]].CopyFrom(numpy_helper.from_array(shape, node.input[1]))
 
 
 def _canonical_names(model) -> None:
@@ -335,7 +362,8 @@ def main(argv: list[str] | None = None) -> int:
         print("detector outputs:", to_onnx(dense, onnxs["pose_detection.onnx"], None), flush=True)
         # Landmark outputs in the TFLite order: landmarks [1,195], pose flag [1,1], segmentation
         # [1,256,256,1], heatmap [1,64,64,39], world landmarks [1,117]; keep the first two only.
-        print("landmark outputs:", to_onnx(files["pose_landmark_full.tflite"], onnxs["pose_landmark_full.onnx"], 2),
+        print("landmark outputs:", to_onnx(files["pose_landmark_full.tflite"], onnxs["pose_landmark_full.onnx"], 2,
+                                              batch=True),
               flush=True)
 
         images = args.images
