@@ -171,10 +171,11 @@ class Tracker:
     max_appearance: a track unseen for a frame or more is re-matched only to a person whose
         colours are closer than this (motion after an occlusion is a guess, colours are not).
     edge_missing: frames after which a track last seen at the frame's border, moving out, ends.
+    first_id: the first id given (a stream that starts over continues its ids: none is reused).
     """
 
     def __init__(self, max_distance: float = 0.5, max_missing: int = 15, *, appearance_weight: float = 1.0,
-                 max_appearance: float = 0.5, edge_missing: int = 3) -> None:
+                 max_appearance: float = 0.5, edge_missing: int = 3, first_id: int = 0) -> None:
         if max_distance <= 0:
             raise ValueError(f"max_distance must be positive, got {max_distance}")
         if max_missing < 0:
@@ -191,8 +192,13 @@ class Tracker:
         self.max_appearance = float(max_appearance)
         self.edge_missing = int(edge_missing)
         self._tracks: list[_Track] = []
-        self._next_id = 0
+        self._next_id = int(first_id)
         self.ended_ids: list[int] = []  # ids whose tracks ended in the last update
+
+    @property
+    def next_id(self) -> int:
+        """The id the next new track will get."""
+        return self._next_id
 
     @property
     def active_ids(self) -> list[int]:

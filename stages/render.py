@@ -14,6 +14,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
+import numpy as np
 import zmq
 
 from engine.framework import transport
@@ -24,7 +25,7 @@ from engine.framework.options import parse_options
 from engine.framework.stage_options import RenderOptions
 from engine.framework.stagekit import RECORD_FEED_HWM, StageMeter, StatusReporter, Stop, bounded, curve_keys, run_stage, send_when_ready
 from pose.base import People
-from pose.tracking import Tracker
+from pose.tracking import APPEARANCE_BINS, Tracker, appearance_descriptors
 
 POLL_MS = 50
 FORWARDED_KEYS = ("stream", "seq", "t_capture_ns", "fps", "size", "live", "dropped", "truth", "backend")
@@ -64,6 +65,30 @@ def lost_frames(header: dict) -> list[tuple[int, int]]:
             raise transport.MalformedMessage(f"lost_frames entry {pair!r} is not [seq, prev] with -1 <= prev < seq")
         pairs.append((pair[0], pair[1]))
     return pairs
+
+
+def appearance_of(msg: transport.Message) -> np.ndarray | None:
+    """The people's torso colours for the tracker: as the pose worker sent them (`appearance`),
+    else from a forwarded frame, else None (motion alone). Pose workers send them so that the
+    ids are the same whether or not frames are forwarded to a viewer."""
+    if "appearance" in msg.arrays:
+        return msg.arrays["appearance"]
+    frame = msg.arrays.get("frame")
+    if frame is None or len(msg.arrays["keypoints"]) == 0:
+        return None
+    return appearance_descriptors(frame, msg.arrays["keypoints"])
+
+
+def check_appearance(msg: transport.Message, people: int) -> None:
+    """What the tracker reads colours from: a pose worker's `appearance`, float32[P, APPEARANCE_BINS]
+    of finite, non-negative histograms, and a forwarded `frame`, uint8[H, W, 3]."""
+    frame = msg.arrays.get("frame")
+    if frame is not None and (frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3):
+        raise transport.MalformedMessage("frame must be uint8[H, W, 3]")
+    hist = msg.arrays.get("appearance")
+    if hist is not None and (hist.dtype != np.float32 or hist.shape != (people, APPEARANCE_BINS)
+                             or not np.isfinite(hist).all() or (hist < 0).any()):
+        raise transport.MalformedMessage(f"appearance must be finite, non-negative float32[P, {APPEARANCE_BINS}]")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
             state.ended = True
             return
         size = msg.header.get("size") or [0, 0]
-        people = state.tracker.update(People(msg.arrays["keypoints"], msg.arrays["boxes"]), tuple(size))
+        people = state.tracker.update(People(msg.arrays["keypoints"], msg.arrays["boxes"]), tuple(size),
+                                      appearance=appearance_of(msg))
         if len(people):
             people_frames += 1
         items = frame_items(contract, people.keypoints)
@@ -147,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
                 notice = lost_frames(msg.header) if "lost_frames" in msg.header else None
                 prev, dropped = chain_fields(msg.header) if notice is None else (0, 0)
                 if notice is None and not msg.header.get("eos"):
-                    transport.people_count(msg, ("keypoints", "boxes"))
+                    people = transport.people_count(msg, ("keypoints", "boxes"))
+                    check_appearance(msg, people)
                     boxes = msg.arrays["boxes"]
                     if boxes.ndim != 2 or boxes.shape[1] != 4:
                         raise transport.MalformedMessage("boxes must be [P, 4]")
@@ -163,7 +190,10 @@ def main(argv: list[str] | None = None) -> int:
                     and msg.seq + args.reorder_capacity < state.buffer.last):
                 state = None  # far behind what came before: the stream started over (a source restarted elsewhere)
             if state is None:
-                state = streams[msg.stream] = StreamState(ReorderBuffer(args.reorder_capacity, args.reorder_timeout))
+                # A stream that starts over goes on with its ids: a new person never takes an old id.
+                first_id = streams[msg.stream].tracker.next_id if msg.stream in streams else 0
+                state = streams[msg.stream] = StreamState(ReorderBuffer(args.reorder_capacity, args.reorder_timeout),
+                                                          Tracker(first_id=first_id))
             if notice is not None:
                 ready = [r for seq, prev in notice for r in state.buffer.mark_lost(seq, prev, now)]
             else:

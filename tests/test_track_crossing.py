@@ -165,6 +165,21 @@ def test_people_who_meet_behind_a_pillar_keep_their_ids_by_their_colours(turn: b
     assert per_frame[0][0] != per_frame[0][1]
 
 
+def test_the_pillar_scenes_need_the_colours() -> None:
+    """With frames every pillar scene keeps its ids; with keypoints alone some swap (the coin toss)."""
+    blind_swaps = 0
+    for turn in (False, True):
+        for seed in range(5):
+            walkers = [Walker(RED, DARK, 1.0, lambda t: behind_a_pillar(t, 120, 10, 250, turn)),
+                       Walker(BLUE, BEIGE, 1.0, lambda t: behind_a_pillar(t, 520, -10, 250, turn))]
+            frames = scene(walkers, 40, seed=seed, pillars=((270, 0, 370, H),))
+            seen = track(frames)
+            assert seen[-1] == seen[0], (turn, seed)
+            blind = track(frames, with_frames=False)
+            blind_swaps += blind[-1] != blind[0]
+    assert blind_swaps > 0
+
+
 def test_a_short_occlusion_keeps_the_id_and_a_newcomer_gets_another() -> None:
     walkers = [Walker(RED, DARK, 1.0, lambda t: (100 + 8 * t, 250)),
                Walker(GREEN, BLACK, 0.9, lambda t: (560, 240) if t >= 30 else None)]
