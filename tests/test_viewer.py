@@ -21,7 +21,7 @@ import pytest
 from engine.errors import ConfigError
 from engine.sources.synthetic import ACTIONS
 from engine.viewer.board import BadLabel, LabelBoard, decode_label
-from engine.viewer.feed import parse_bind
+from engine.viewer.feed import Feed, ViewerOptions, parse_bind
 from pipeline_helpers import REPO, engine_cmd, free_port, taken_port
 
 try:
@@ -114,6 +114,60 @@ def test_a_taken_viewer_port_is_one_clear_line(model: Path) -> None:
                                                     f"program using it or choose another port for --view")
 
 
+def test_people_panel_lists_exactly_who_is_in_the_newest_frame() -> None:
+    """Not the tracks labelled lately: the ones in the frame, labelled or not yet."""
+    import zmq
+
+    from engine.framework import transport
+    from engine.framework.schema import encode_label
+
+    ctx = zmq.Context.instance()
+    labels_pub, monitor_pub = ctx.socket(zmq.PUB), ctx.socket(zmq.PUB)
+    labels_port = labels_pub.bind_to_random_port("tcp://127.0.0.1")
+    monitor_port = monitor_pub.bind_to_random_port("tcp://127.0.0.1")
+    feed = Feed(ViewerOptions(labels=f"tcp://127.0.0.1:{labels_port}", monitor=f"tcp://127.0.0.1:{monitor_port}"))
+    feed.start()
+
+    def frame(seq: int, tracks: list[int]) -> None:
+        kp = np.ones((len(tracks), 18, 3), np.float32)
+        kp[..., :2] = np.random.default_rng(seq).uniform(50, 400, (len(tracks), 18, 2))
+        transport.send(monitor_pub, {"stream": "cam", "seq": seq, "t_capture_ns": time.time_ns(), "size": [640, 480],
+                                     "tracks": tracks}, {"keypoints": kp, "boxes": np.zeros((len(tracks), 4), np.float32)})
+
+    def panel_after(send, timeout_s: float = 10) -> list[tuple[int, str | None]]:
+        """Sends (again, until subscribers have joined) and returns the panel once it changed to what was sent."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            want = send()
+            time.sleep(0.3)
+            state = json.loads(feed.state_json())
+            panel = [(p["track"], p["label"]) for p in state.get("people", []) if p["stream"] == "cam"]
+            if panel == want:
+                return panel
+        raise AssertionError(f"the panel showed {panel}, not {want}")
+
+    def first() -> list[tuple[int, str | None]]:
+        for track, name in ((1, "waving"), (3, "clapping")):
+            labels_pub.send_multipart(encode_label(label(track=track, label=name, t_capture_ns=time.time_ns()),
+                                                   time.time_ns()))
+        frame(0, [1, 3])
+        return [(1, "waving"), (3, "clapping")]
+
+    try:
+        panel_after(first)
+        # Track 1 left (labelled a moment ago, still on the board); track 5 came, with no label yet.
+        panel_after(lambda: (frame(1, [5, 3]), [(3, "clapping"), (5, None)])[1])
+        assert {row["track"] for row in feed.board.timeline(time.monotonic())} >= {1, 3}
+        panel_after(lambda: (frame(2, []), [])[1])
+        state = json.loads(feed.state_json())
+        assert state["frames"]["cam"]["tracks"] == [] and state["frames"]["cam"]["people"] == 0
+    finally:
+        feed.stop()
+        feed.join(timeout=5)
+        labels_pub.close(linger=0)
+        monitor_pub.close(linger=0)
+
+
 # --- the page in a browser -------------------------------------------------------------------
 
 class DevTools:
@@ -171,6 +225,11 @@ async def look_at_page(url: str, devtools_port: int, screenshot: Path) -> tuple[
             await tab.call("Emulation.setDeviceMetricsOverride", width=1280, height=1000, deviceScaleFactor=1, mobile=False)
             await tab.call("Page.navigate", url=url)
             shown_label = await tab.wait_for("document.querySelector('#people .person .label')?.textContent", 20)
+            # The panel lists the tracks of the frame the page was last told about, no more, no fewer.
+            listed, in_frame = json.loads(await tab.evaluate(
+                "JSON.stringify([[...document.querySelectorAll('#people .person')].map((e) => +e.dataset.track),"
+                " lastState.frames[lastState.auto_stream].tracks])"))
+            assert listed == in_frame and listed
             width = await tab.wait_for("document.getElementById('video').naturalWidth", 20)
             await tab.wait_for("document.querySelector('#timeline .seg') !== null", 10)
             await asyncio.sleep(float(os.environ.get("VIEWER_SCREENSHOT_DELAY", "0")))  # for docs: a few labels in
@@ -249,12 +308,21 @@ def view_cmd(*args: str) -> list[str]:
     return [sys.executable, "-c", harness, *args]
 
 
+def labelled(states: list[dict]) -> list[dict]:
+    """The people of the last of `states` that has a label (the panel also lists people not labelled yet)."""
+    for state in reversed(states):
+        people = [p for p in state["people"] if p["label"] is not None]
+        if people:
+            return people
+    return []
+
+
 async def pull(url: str, seconds: float) -> tuple[list[bytes], list[dict]]:
     frames, states = [], []
     async with aiohttp.ClientSession() as http:
         async with http.ws_connect(url) as ws:
             deadline = time.monotonic() + seconds
-            while time.monotonic() < deadline and not (len(frames) >= 3 and any(s["people"] for s in states)):
+            while time.monotonic() < deadline and not (len(frames) >= 3 and labelled(states)):
                 msg = await ws.receive(timeout=seconds)
                 if msg.type == aiohttp.WSMsgType.BINARY:
                     frames.append(msg.data)
@@ -286,7 +354,7 @@ def test_engine_view_connects_to_an_engine_by_its_endpoints(model: Path) -> None
     image = cv2.imdecode(np.frombuffer(frames[-1], np.uint8), cv2.IMREAD_COLOR)
     assert image is not None and image.shape == (480, 640, 3)
     last = states[-1]
-    assert last["people"] and last["people"][0]["label"] in ACTIONS
+    assert labelled([last]) and labelled([last])[0]["label"] in ACTIONS
     assert last["backend"] == "replay" and last["model"] == "window"  # learnt from the streams, not from flags
     assert last["rates"]["frames_fps"] > 10
 

@@ -34,7 +34,7 @@ from pose.draw import TRACK_COLORS_BGR
 POLL_MS = 20
 STATE_PERIOD_S = 0.25
 STREAM_STICKY_S = 1.0  # the page follows a new stream only when the shown one has been silent this long
-PEOPLE_SHOWN_S = 5.0  # a track without a label for this long leaves the people panel
+PEOPLE_SHOWN_S = 5.0  # without frames to go by, a track without a label for this long leaves the people panel
 RATE_WINDOW_S = 3.0
 
 
@@ -294,6 +294,29 @@ class Feed(threading.Thread):
             encoded = True
         return encoded
 
+    def _people(self, shown: dict[str, Shown], now: float) -> list[dict]:
+        """The people panel: for a stream whose frames come, exactly the tracks in its newest frame,
+        each with its latest label or none yet; for a stream known by its labels only (no monitor),
+        the tracks labelled within PEOPLE_SHOWN_S."""
+        people = []
+        streams = sorted(set(shown) | {stream for stream, _ in self.board.tracks})
+        for stream in streams:
+            if stream in shown:
+                tracks = sorted({int(t) for t in shown[stream].people.tracks if t >= 0})
+            else:
+                tracks = sorted(track for (name, track), state in self.board.tracks.items()
+                                if name == stream and now - state.t_seen_s <= PEOPLE_SHOWN_S)
+            for track in tracks:
+                state = self.board.tracks.get((stream, track))
+                person: dict = {"stream": stream, "track": track, "in_frame": stream in shown, "label": None}
+                if state is not None:
+                    label = state.latest
+                    person.update(label=label["label"], score=round(float(label["score"]), 3),
+                                  topk=[[str(n), round(float(s), 3)] for n, s in (label.get("topk") or [])[:3]],
+                                  seq_to=label["seq_to"], age_s=round(now - state.t_seen_s, 2))
+                people.append(person)
+        return people
+
     def _build_state(self, now: float) -> dict:
         self.board.prune(now)
         now_ns = time.time_ns()
@@ -305,16 +328,10 @@ class Feed(threading.Thread):
                 self._shown.pop(stream, None)
                 self._jpegs.pop(stream, None)
             self.seq_rates.pop(stream, None)
-        people = []
-        for (stream, track), state in sorted(self.board.tracks.items()):
-            if now - state.t_seen_s <= PEOPLE_SHOWN_S:
-                label = state.latest
-                people.append({"stream": stream, "track": track, "label": label["label"],
-                               "score": round(float(label["score"]), 3),
-                               "topk": [[str(n), round(float(s), 3)] for n, s in (label.get("topk") or [])[:3]],
-                               "seq_to": label["seq_to"], "age_s": round(now - state.t_seen_s, 2)})
+        people = self._people(shown, now)
         frames = {s: {"seq": v.header.get("seq"), "size": v.header.get("size"), "truth": v.header.get("truth"),
-                      "people": len(v.people), "age_s": round(now - v.received_s, 2), "has_frame": v.frame is not None}
+                      "people": len(v.people), "tracks": sorted({int(t) for t in v.people.tracks if t >= 0}),
+                      "age_s": round(now - v.received_s, 2), "has_frame": v.frame is not None}
                   for s, v in shown.items()}
         return {
             "backend": self.backend, "model": self.model, "labels": self.label_names,

@@ -96,14 +96,25 @@ function renderCaption(state) {
 }
 
 function renderPeople(state) {
+  // Exactly who is in the newest frame of the stream shown (the server's list); a person the
+  // classifier has not labelled yet is listed as such, not left out.
   const list = $("people");
   const stream = watch === null ? state.auto_stream : watch;
   const people = state.people.filter((p) => !stream || p.stream === stream);
-  if (!people.length) { list.replaceChildren(el("li", "empty", "no labels yet")); return; }
+  if (!people.length) {
+    list.replaceChildren(el("li", "empty", state.frames[stream] ? "nobody in the frame" : "no labels yet"));
+    return;
+  }
   list.replaceChildren(...people.map((p) => {
     const item = el("li", "person");
+    item.dataset.track = p.track;
     item.style.setProperty("--c", trackColor(p.track, state));
     const head = el("div", "head");
+    if (p.label === null) {
+      head.append(el("span", "id", `#${p.track}`), el("span", "pending", "no label yet"));
+      item.append(head);
+      return item;
+    }
     head.append(el("span", "id", `#${p.track}`), el("span", "label", p.label), el("span", "score", p.score.toFixed(2)));
     const bar = el("div", "bar");
     const fill = el("i");
