@@ -63,6 +63,7 @@ _TORSO = (R_SHOULDER, L_SHOULDER, R_HIP, L_HIP)
 class _Track:
     id: int
     keypoints: np.ndarray        # float32[18, 3], last seen
+    box: np.ndarray              # float32[4], around the visible keypoints last seen
     velocity: np.ndarray         # float32[2], pixels per frame
     appearance: np.ndarray | None = None  # float32[APPEARANCE_BINS], sums to 1; None: never seen in colour
     missing: int = 0             # frames since last seen
@@ -98,6 +99,16 @@ def pose_distance(a: np.ndarray, b: np.ndarray, min_scale: float = 1.0) -> np.nd
     pixels = np.where(shared > 0, joint_mean, centre_gap)
     scale = np.maximum((_diagonals(box_a)[:, None] + _diagonals(box_b)[None]) / 2, min_scale)
     return (pixels / scale).astype(np.float32)
+
+
+def _hidden(boxes: np.ndarray) -> np.ndarray:
+    """bool[P]: whose box is covered by another's beyond _OCCLUDED_OVERLAP of its own area."""
+    x0, y0, x1, y1 = (boxes[:, i] for i in range(4))
+    iw = np.clip(np.minimum(x1[:, None], x1[None]) - np.maximum(x0[:, None], x0[None]), 0, None)
+    ih = np.clip(np.minimum(y1[:, None], y1[None]) - np.maximum(y0[:, None], y0[None]), 0, None)
+    overlap = iw * ih / np.maximum((x1 - x0) * (y1 - y0), 1.0)[:, None]
+    np.fill_diagonal(overlap, 0)
+    return (overlap > _OCCLUDED_OVERLAP).any(axis=1)
 
 
 def appearance_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -224,11 +235,13 @@ class Tracker:
         if appearance is not None:
             appearance = np.asarray(appearance, np.float32).reshape(len(kp), APPEARANCE_BINS)
         ids = np.full((len(kp),), -1, np.int32)
+        boxes = boxes_from_keypoints(kp)
         matched_tracks: set[int] = set()
         if self._tracks and len(kp):
+            hidden = _hidden(boxes)
             for ti, pi in self._assign(kp, appearance, min_scale):
-                self._continue(self._tracks[ti], kp[pi], None if appearance is None else appearance[pi],
-                               self._hidden(people.boxes, pi))
+                self._continue(self._tracks[ti], kp[pi], boxes[pi], None if appearance is None else appearance[pi],
+                               bool(hidden[pi]))
                 ids[pi] = self._tracks[ti].id
                 matched_tracks.add(ti)
         self.ended_ids = []
@@ -246,7 +259,7 @@ class Tracker:
             if not (kp[pi, :, 2] > 0).any():
                 continue  # nobody to follow: no id
             colours = None if appearance is None or appearance[pi].sum() <= 0 else appearance[pi].copy()
-            self._tracks.append(_Track(self._next_id, kp[pi].copy(), np.zeros(2, np.float32), colours))
+            self._tracks.append(_Track(self._next_id, kp[pi].copy(), boxes[pi].copy(), np.zeros(2, np.float32), colours))
             ids[pi] = self._next_id
             self._next_id += 1
         return People(people.keypoints, people.boxes, ids)
@@ -290,38 +303,23 @@ class Tracker:
         return pairs
 
     @staticmethod
-    def _hidden(boxes: np.ndarray, pi: int) -> bool:
-        """Whether person `pi`'s box is covered by another's beyond _OCCLUDED_OVERLAP of its area."""
-        if len(boxes) < 2:
-            return False
-        b = boxes[pi]
-        others = np.delete(boxes, pi, axis=0)
-        iw = np.clip(np.minimum(b[2], others[:, 2]) - np.maximum(b[0], others[:, 0]), 0, None)
-        ih = np.clip(np.minimum(b[3], others[:, 3]) - np.maximum(b[1], others[:, 1]), 0, None)
-        area = max(float((b[2] - b[0]) * (b[3] - b[1])), 1.0)
-        return bool((iw * ih / area).max() > _OCCLUDED_OVERLAP)
-
-    @staticmethod
     def _leaving(track: _Track, frame_size: tuple[int, int]) -> bool:
         """Last seen touching a border and moving across it, or predicted outside the frame."""
         w, h = float(frame_size[0]), float(frame_size[1])
-        box = boxes_from_keypoints(track.keypoints[None])[0]
-        centre = _centres(boxes_from_keypoints(track.predicted()[None]))[0]
-        if not (0 <= centre[0] <= w and 0 <= centre[1] <= h):
+        box, (vx, vy) = track.box, track.velocity
+        cx, cy = _centres(box[None])[0] + track.velocity * (track.missing + 1)
+        if not (0 <= cx <= w and 0 <= cy <= h):
             return True
         margin_x, margin_y = _EDGE_FRACTION * w, _EDGE_FRACTION * h
-        vx, vy = track.velocity
         return bool((box[0] <= margin_x and vx < 0) or (box[2] >= w - margin_x and vx > 0)
                     or (box[1] <= margin_y and vy < 0) or (box[3] >= h - margin_y and vy > 0))
 
     @staticmethod
-    def _continue(track: _Track, kp: np.ndarray, colours: np.ndarray | None, hidden: bool) -> None:
+    def _continue(track: _Track, kp: np.ndarray, box: np.ndarray, colours: np.ndarray | None, hidden: bool) -> None:
         gap = track.missing + 1
-        old = _centres(boxes_from_keypoints(track.keypoints[None]))[0]
-        new = _centres(boxes_from_keypoints(kp[None]))[0]
-        step = (new - old) / gap
+        step = (_centres(box[None])[0] - _centres(track.box[None])[0]) / gap
         track.velocity = ((1 - _VELOCITY_GAIN) * track.velocity + _VELOCITY_GAIN * step).astype(np.float32)
-        track.keypoints = kp.copy()
+        track.keypoints, track.box = kp.copy(), box.copy()
         track.missing = 0
         if colours is not None and colours.sum() > 0:
             if track.appearance is None:
