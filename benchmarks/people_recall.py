@@ -1,6 +1,6 @@
 """How many of the people a person can see does the pose stage find, how many skeletons are false, and do ids hold?
 
-    python benchmarks/people_recall.py [--backend blazepose] [--max-people K] [--only vtest.avi] [--json PATH]
+    python benchmarks/people_recall.py [--backend blazepose] [--max-people K] [--only vtest.avi] [--json PATH] [--draw DIR]
 
 Reads the hand annotations in tests/data/people_annotations.json (people boxed by eye on
 OpenCV's sample media, fetched by tests/media.py) and runs a pose backend the way the engine
@@ -255,7 +255,7 @@ class EnginePath:
         self.backend = create_backend(PoseOptions(backend=backend, max_people=max_people, threads=threads))
 
     def run(self, frames, stream: str):
-        """Yields (frame index, keypoints float32[S, 18, 3], track ids int32[S]) for frames given in order."""
+        """Yields (frame index, frame, keypoints float32[S, 18, 3], track ids int32[S]) for (index, frame) given in order."""
         from pose.base import People
         from pose.tracking import Tracker, appearance_descriptors
 
@@ -266,7 +266,7 @@ class EnginePath:
             appearance = appearance_descriptors(frame, people.keypoints)
             tracked = tracker.update(People(people.keypoints, people.boxes), (frame.shape[1], frame.shape[0]),
                                      appearance=appearance)
-            yield seq, tracked.keypoints, tracked.tracks
+            yield seq, frame, tracked.keypoints, tracked.tracks
 
     def close(self) -> None:
         self.backend.close()
@@ -312,9 +312,32 @@ class SceneReport:
                 "switches_by_person": self.switches_by_person}
 
 
+def draw_frame(frame: np.ndarray, keypoints: np.ndarray, tracks: np.ndarray, people: tuple[Person, ...],
+               pairs: dict[int, int], min_height_px: int) -> np.ndarray:
+    """The frame with the annotated boxes (red: counted, orange: not counted) and the skeletons
+    (drawn by the viewer's own annotator), each labelled with its track id, magenta when false."""
+    from pose.base import People
+    from pose.draw import SkeletonAnnotator
+
+    out = SkeletonAnnotator(thickness=1, joint_radius=2)(frame.copy(), People(keypoints))
+    for p in people:
+        colour = (0, 0, 255) if p.counted(min_height_px) else (0, 140, 255)
+        cv2.rectangle(out, p.box[:2], p.box[2:], colour, 1)
+        cv2.putText(out, p.id, (p.box[0], p.box[1] - 3), cv2.FONT_HERSHEY_SIMPLEX, 0.4, colour, 1)
+    for s, kp in enumerate(keypoints):
+        seen = kp[kp[:, 2] > 0, :2]
+        if len(seen):
+            colour = (0, 200, 0) if s in pairs else (255, 0, 255)
+            x, y = seen.min(axis=0).astype(int)
+            cv2.putText(out, f"#{int(tracks[s])}", (x, max(10, y - 12)), cv2.FONT_HERSHEY_SIMPLEX, 0.4, colour, 1)
+    return out
+
+
 def measure_scene(scene: Scene, media_file: Path, engine: EnginePath, min_height_px: int,
-                  frames: list[int] | None = None, min_joint_confidence: float = MIN_JOINT_CONFIDENCE) -> SceneReport:
-    """Runs the engine's path over a scene and scores its annotated frames (or the given subset of them)."""
+                  frames: list[int] | None = None, min_joint_confidence: float = MIN_JOINT_CONFIDENCE,
+                  draw_dir: Path | None = None) -> SceneReport:
+    """Runs the engine's path over a scene and scores its annotated frames (or the given subset of them);
+    with draw_dir, writes each scored frame there as a PNG to check by eye."""
     wanted = sorted(frames) if frames is not None else sorted(scene.frames)
     if scene.is_clip:
         source = clip_frames(media_file, scene.first_frame, max(wanted))
@@ -324,9 +347,14 @@ def measure_scene(scene: Scene, media_file: Path, engine: EnginePath, min_height
             raise SystemExit(f"people_recall: cannot read {media_file}")
         source = iter([(0, image)])
     results: list[FrameResult] = []
-    for seq, keypoints, tracks in engine.run(source, scene.media):
+    for seq, frame, keypoints, tracks in engine.run(source, scene.media):
         if seq in wanted:
             results.append(score_frame(keypoints, tracks, scene.frames[seq], min_height_px, min_joint_confidence))
+            if draw_dir is not None:
+                pairs = match(keypoints, scene.frames[seq], min_joint_confidence)
+                draw_dir.mkdir(parents=True, exist_ok=True)
+                cv2.imwrite(str(draw_dir / f"{Path(scene.media).stem}_{seq:05d}.png"),
+                            draw_frame(frame, keypoints, tracks, scene.frames[seq], pairs, min_height_px))
     switches = id_switches([r.ids for r in results]) if scene.is_clip else None
     return SceneReport(scene.media, len(results), sum(r.visible for r in results), sum(r.found for r in results),
                        sum(r.false for r in results), sum(r.skeletons for r in results),
@@ -360,6 +388,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", action="append", default=None, metavar="MEDIA", help="only this clip or photo (repeatable)")
     ap.add_argument("--min-joint-confidence", type=float, default=MIN_JOINT_CONFIDENCE)
     ap.add_argument("--json", type=Path, help="write the figures here")
+    ap.add_argument("--draw", type=Path, metavar="DIR", help="write each scored frame here, boxes and skeletons drawn")
     args = ap.parse_args(argv)
 
     try:
@@ -391,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         reports = [measure_scene(s, media_dir / s.media, engine, annotations.min_height_px,
-                                 min_joint_confidence=args.min_joint_confidence) for s in scenes]
+                                 min_joint_confidence=args.min_joint_confidence, draw_dir=args.draw) for s in scenes]
     finally:
         engine.close()
     print(f"backend {args.backend}, max_people {max_people}; people at least {annotations.min_height_px} px tall")
