@@ -216,6 +216,8 @@ class FrameResult:
     skeletons: int
     false: int       # skeletons matching no annotated person
     ids: dict[str, int] = field(default_factory=dict)  # annotated id -> matched track id
+    visible_clear: int = 0  # counted people with no flag (neither cut by the edge nor occluded)
+    found_clear: int = 0
 
 
 def score_frame(keypoints: np.ndarray, tracks: np.ndarray, people: tuple[Person, ...], min_height_px: int,
@@ -225,7 +227,9 @@ def score_frame(keypoints: np.ndarray, tracks: np.ndarray, people: tuple[Person,
     counted = [p.counted(min_height_px) for p in people]
     found = sum(1 for n in pairs.values() if counted[n])
     ids = {people[n].id: int(tracks[s]) for s, n in pairs.items()}
-    return FrameResult(sum(counted), found, len(keypoints), len(keypoints) - len(pairs), ids)
+    clear = [c and not people[n].flags for n, c in enumerate(counted)]
+    return FrameResult(sum(counted), found, len(keypoints), len(keypoints) - len(pairs), ids,
+                       sum(clear), sum(1 for n in pairs.values() if clear[n]))
 
 
 def id_switches(per_frame_ids: list[dict[str, int]]) -> dict[str, int]:
@@ -300,14 +304,23 @@ class SceneReport:
     skeletons: int
     id_switches: int | None
     switches_by_person: dict[str, int] | None
+    visible_clear: int = 0
+    found_clear: int = 0
 
     @property
     def recall(self) -> float:
         return self.found / self.visible if self.visible else 1.0
 
+    @property
+    def recall_clear(self) -> float:
+        """Recall on the counted people neither cut by the frame's edge nor occluded."""
+        return self.found_clear / self.visible_clear if self.visible_clear else 1.0
+
     def as_dict(self) -> dict:
         return {"media": self.media, "frames_annotated": self.frames_annotated, "visible": self.visible,
-                "found": self.found, "recall": round(self.recall, 3), "false_skeletons": self.false_skeletons,
+                "found": self.found, "recall": round(self.recall, 3),
+                "visible_clear": self.visible_clear, "found_clear": self.found_clear,
+                "recall_clear": round(self.recall_clear, 3), "false_skeletons": self.false_skeletons,
                 "skeletons": self.skeletons, "id_switches": self.id_switches,
                 "switches_by_person": self.switches_by_person}
 
@@ -358,7 +371,8 @@ def measure_scene(scene: Scene, media_file: Path, engine: EnginePath, min_height
     switches = id_switches([r.ids for r in results]) if scene.is_clip else None
     return SceneReport(scene.media, len(results), sum(r.visible for r in results), sum(r.found for r in results),
                        sum(r.false for r in results), sum(r.skeletons for r in results),
-                       None if switches is None else sum(switches.values()), switches)
+                       None if switches is None else sum(switches.values()), switches,
+                       sum(r.visible_clear for r in results), sum(r.found_clear for r in results))
 
 
 def engine_default_max_people() -> int:
@@ -369,9 +383,10 @@ def engine_default_max_people() -> int:
 
 
 def table(reports: list[SceneReport]) -> str:
-    rows = [("media", "frames", "visible", "found", "recall", "false", "skeletons", "id switches")]
+    rows = [("media", "frames", "visible", "found", "recall", "recall (no flag)", "false", "skeletons", "id switches")]
     for r in reports:
         rows.append((r.media, str(r.frames_annotated), str(r.visible), str(r.found), f"{r.recall:.2f}",
+                     f"{r.recall_clear:.2f} of {r.visible_clear}",
                      str(r.false_skeletons), str(r.skeletons), "-" if r.id_switches is None else str(r.id_switches)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows)
