@@ -31,7 +31,8 @@ class Limits:
 
 # The public label message (docs/architecture.md "Label messages"): its fields in published order and
 # the types a subscriber may rely on. The classifier's LabelResult carries all of them but
-# `t_publish_ns`, which is stamped as the label goes out.
+# `t_publish_ns`, which is stamped as the label goes out. A pair model's label adds `kind` ("pair")
+# and `tracks` (both track ids, `track` the first); a one-person label has neither.
 LABEL_TYPES: dict[str, tuple[type, ...]] = {
     "stream": (str,), "track": (int,), "seq_from": (int,), "seq_to": (int,), "t_capture_ns": (int,),
     "t_publish_ns": (int,), "label": (str,), "score": (int, float), "topk": (list,), "model": (str,),
@@ -58,6 +59,9 @@ def encode_label(fields: Mapping[str, Any], t_publish_ns: int) -> list[bytes]:
         "label": str(fields["label"]), "score": float(fields["score"]),
         "topk": [[str(name), float(score)] for name, score in fields["topk"]], "model": str(fields["model"]),
     }
+    if fields.get("tracks") is not None:  # a pair model's label: both people (README "The label protocol")
+        label["kind"] = "pair"
+        label["tracks"] = [int(t) for t in fields["tracks"]]
     return [LABELS_TOPIC, msgpack.packb(label, use_bin_type=True)]
 
 
@@ -89,7 +93,9 @@ def is_label(value: object) -> bool:
 
 def format_label(label: Mapping[str, Any]) -> str:
     """The one line `engine run` and `engine listen` print per label."""
-    return (f"{label['stream']} track {label['track']} frames {label['seq_from']}-{label['seq_to']}: "
+    tracks = label.get("tracks")
+    who = f"tracks {'+'.join(map(str, tracks))}" if isinstance(tracks, list) and tracks else f"track {label['track']}"
+    return (f"{label['stream']} {who} frames {label['seq_from']}-{label['seq_to']}: "
             f"{label['label']} ({float(label['score']):.2f})")
 
 
