@@ -30,6 +30,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from engine.classify.features import FEATURE_VERSION, N_FEATURES, POSITION
+from engine.classify.pairs import N_PAIR_FEATURES
 from engine.classify.contract import OPTIONAL_KEYS, REQUIRED_KEYS, write_metadata
 from pose.coco import L_WRIST, NECK, R_WRIST
 
@@ -67,13 +68,13 @@ def build_tiny_model(
     path = Path(path)
     labels = list(labels)
     if image_size is None:
-        image_size = 0 if input_kind == "keypoint_sequence" else 16
+        image_size = 0 if input_kind in ("keypoint_sequence", "pair") else 16
     gw = graph_window if graph_window is not None else window
     gs = graph_image_size if graph_image_size is not None else image_size
-    gf = graph_features if graph_features is not None else N_FEATURES
+    gf = graph_features if graph_features is not None else N_PAIR_FEATURES if input_kind == "pair" else N_FEATURES
     c, b = len(labels), graph_batch
 
-    if input_kind == "keypoint_sequence":
+    if input_kind in ("keypoint_sequence", "pair"):  # pair: the same graph over engine.classify.pairs rows
         graph = _keypoint_graph(gw, gf, c, b)
     elif input_kind == "skeleton_image":
         graph = _image_graph([("image", [b, gs, gs, 3])], [1, 2], c, b)
