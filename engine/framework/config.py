@@ -43,6 +43,7 @@ class RunOptions:
     replay_file: str | None = same_as(PoseStageOptions, "replay_file")
     model: str = field(default_factory=lambda: str(default_model()), metadata={
         "flag": "--model", "help": "classifier .onnx (default: models/default.onnx)"})
+    pair_model: str | None = same_as(ClassifyStageOptions, "pair_model")
     publish: str = same_as(ClassifyStageOptions, "publish", default=DEFAULT_PUBLISH)
     realtime: bool = same_as(CaptureOptions, "realtime")
     duration: float = option(0.0, flag="--duration", metavar="SECONDS",

@@ -97,6 +97,8 @@ class ClassifyStageOptions(StageOptions):
     input: str = option(flag="--input", help="endpoint to bind; render connects to it")
     publish: str = option(flag="--publish", metavar="ENDPOINT", help="labels PUB endpoint")
     model: str = option(flag="--model", help="classifier .onnx")
+    pair_model: str | None = option(None, flag="--pair-model", metavar="FILE",
+                                    help="also label pairs of people close together with this two-person model (e.g. models/pair_sbu.onnx)")
     classify: ClassifyOptions = nested(ClassifyOptions)
     subscribers: int = option(0, flag="--subscribers",
                               help="subscribers to labels to wait for (at most a few seconds) before the first label")

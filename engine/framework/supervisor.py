@@ -26,7 +26,7 @@ import zmq
 
 from engine.classify.contract import Contract, load_contract
 from engine.classify.runtime import ClassifyOptions, track_windows
-from engine.errors import ConfigError, EngineError, StageError
+from engine.errors import ConfigError, EngineError, ModelError, StageError
 from engine.framework import transport
 from engine.framework.config import RunOptions
 from engine.framework.endpoints import connectable, is_loopback
@@ -159,7 +159,14 @@ class Supervisor:
         specs = [parse_source(s, self.options.mhad_root) for s in self.options.source]
         for spec in specs:
             probe(spec)
-        load_contract(self.options.model)
+        if load_contract(self.options.model).input_kind == "pair":
+            raise ModelError(f"{self.options.model}: a two-person model (input_kind 'pair') labels pairs of people; "
+                             "pass it as --pair-model beside a one-person --model")
+        if self.options.pair_model:
+            pair = load_contract(self.options.pair_model)
+            if pair.input_kind != "pair":
+                raise ModelError(f"{self.options.pair_model}: --pair-model needs a model with input_kind 'pair', this one is "
+                                 f"{pair.input_kind!r}; pass it as --model instead (or a pair model such as models/pair_sbu.onnx)")
         backend = self.options.pose
         if backend == "auto":
             backend = "replay" if all(s.kind == "synthetic" for s in specs) else "blazepose"
@@ -225,7 +232,7 @@ class Supervisor:
         mqtt = o.mqtt()
         subscribers = 1 + bool(o.record or o.labels_out or o.keypoints_out) + bool(o.view) + bool(mqtt)
         add("classify", "stages.classify", ClassifyStageOptions(input=rendered, publish=o.publish, model=o.model,
-                                                                classify=classify, subscribers=subscribers, **common))
+                                                                pair_model=o.pair_model, classify=classify, subscribers=subscribers, **common))
         wants_frames = bool(o.view or o.record or o.monitor)  # an explicit --monitor is for a remote viewer
         monitor = o.monitor or (f"{ipc}/monitor" if wants_frames or o.keypoints_out else None)
         live = o.realtime or any(parse_source(s, o.mhad_root).live for s in o.source)
