@@ -1,7 +1,9 @@
 """Classify stage: a sliding window per track through the ONNX model; labels out on PUB `labels`.
 
 The window, stride, frame rate and labels come from the model's metadata (the model
-contract), so this stage needs no other configuration.
+contract), so this stage needs no other configuration. With `--pair-model`, a two-person
+model runs beside it on the pairs of tracks that are close together (engine.classify.pairing),
+and its labels go out on the same topic with `kind: "pair"` and both track ids in `tracks`.
 """
 from __future__ import annotations
 
@@ -10,7 +12,9 @@ import time
 import numpy as np
 import zmq
 
+from engine.errors import ModelError
 from engine.framework import transport
+from engine.classify.pairing import PairRuntime
 from engine.classify.runtime import ClassifierRuntime, item_spec
 from engine.framework.schema import LABELS_TOPIC, encode_label, encode_progress
 from engine.framework.options import parse_options
@@ -87,7 +91,12 @@ def main(argv: list[str] | None = None) -> int:
 
     stop = Stop()
     runtime = ClassifierRuntime(args.model, args.classify)
+    if runtime.contract.input_kind == "pair":
+        raise ModelError(f"{args.model}: a two-person model (input_kind 'pair') labels pairs of people; "
+                         "pass it as --pair-model beside a one-person --model")
+    pairs = PairRuntime(args.pair_model, args.classify) if args.pair_model else None
     model_name = runtime.model_name
+    needed = tuple(dict.fromkeys((*runtime.keys, *(("keypoints",) if pairs else ()))))
     ctx = zmq.Context.instance()
     inbox = ctx.socket(zmq.PULL)
     bounded(inbox)
@@ -131,7 +140,9 @@ def main(argv: list[str] | None = None) -> int:
                     people = transport.people_count(msg, tuple(dict.fromkeys((*runtime.keys, *msg.arrays))))
                     tracks = np.asarray(transport.header_ints(header, "tracks", people), dtype=np.int32)
                     fps = transport.header_number(header, "fps", runtime.contract.fps, 0.1, 1000.0)
-                    for key in runtime.keys:
+                    for key in needed:
+                        if key not in msg.arrays:
+                            raise transport.MalformedMessage(f"{key} is missing: this model needs it")
                         dtype, shape = item_spec(runtime.contract, key)
                         if msg.arrays[key].dtype != dtype or msg.arrays[key].shape[1:] != shape:
                             raise transport.MalformedMessage(f"{key} must be {dtype}[P, {shape}] for this model")
@@ -140,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             if header.get("eos"):
                 runtime.end_stream(msg.stream)
+                if pairs is not None:
+                    pairs.end_stream(msg.stream)
                 pub.send_multipart(encode_progress(msg.stream, None))
                 ended.append(msg.stream)
                 audit.lengths[msg.stream] = stream_frames
@@ -150,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
             audit.see(msg.stream, msg.seq, None if index is None else int(index))
             results = runtime.update(msg.stream, msg.seq, fps, tracks,
                                      msg.arrays, header["t_capture_ns"])
+            if pairs is not None:
+                results += pairs.update(msg.stream, msg.seq, fps, tracks, msg.arrays["keypoints"], header["t_capture_ns"])
             for result in results:
                 t_publish_ns = time.time_ns()
                 pub.send_multipart(encode_label(result.as_dict(), t_publish_ns))

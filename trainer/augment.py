@@ -130,3 +130,44 @@ def warp(keypoints: np.ndarray, centre: tuple[float, float], target: tuple[float
     kp[..., 0] = np.where(present, rx * scale + target[0], 0.0)
     kp[..., 1] = np.where(present, ry * scale + target[1], 0.0)
     return kp
+
+
+def speed_windows(windows: np.ndarray, rng: np.random.Generator, change: float) -> np.ndarray:
+    """float32[B, W, ...] windows, each replayed at its own speed in [1 - change, 1 + change].
+
+    The last frame stays where it is (a live window ends now) and earlier frames are taken
+    nearest in time at the new speed, clamped to the window: people do the same action
+    faster or slower, and a 15 fps dataset is small.
+    """
+    kp = np.asarray(windows, np.float32)
+    b, w = kp.shape[:2]
+    if b == 0 or change <= 0 or w < 2:
+        return kp
+    speed = 1.0 + rng.uniform(-change, change, b)
+    back = (w - 1 - np.arange(w))[None, :] * speed[:, None]  # frames before the last, at the new speed
+    source = np.clip(np.rint(w - 1 - back), 0, w - 1).astype(np.int64)
+    return np.take_along_axis(kp, source.reshape((b, w) + (1,) * (kp.ndim - 2)), axis=1)
+
+
+def augment_pairs(windows: np.ndarray, rng: np.random.Generator, strength: float = 1.0, jitter: float = 0.0,
+                  mirrored: float = 0.0, speed: float = 0.0) -> np.ndarray:
+    """float32[B, W, 2, 18, 3] two-person windows -> augmented copies, one transform for both people.
+
+    The two people are treated as one 36-joint body by `augment_windows` and `jitter_windows`
+    (the same rotation and stretch about the pair's centre, so distances between them change
+    together), `mirror_windows` swaps who is on the left (the pair features put the left one
+    first, so the model sees both orders), and `speed_windows` changes the tempo.
+    """
+    kp = np.asarray(windows, np.float32)
+    b, w = kp.shape[:2]
+    flat = kp.reshape(b, w, 2 * N_JOINTS, 3)
+    if strength > 0:
+        flat = augment_windows(flat, rng, strength)
+    if jitter > 0:
+        flat = jitter_windows(flat, rng, jitter)
+    kp = flat.reshape(b, w, 2, N_JOINTS, 3)
+    if mirrored > 0:
+        kp = mirror_windows(kp, rng, mirrored)
+    if speed > 0:
+        kp = speed_windows(kp, rng, speed)
+    return kp

@@ -39,8 +39,17 @@ def evaluate(
     mask = test if split == "test" else train if split == "train" else np.ones(len(dataset), bool)
     all_probs, labels, sequences, partial = [], [], [], []
     infer_s = 0.0
-    for i in np.flatnonzero(mask).tolist():
-        windows, probs, seconds = classify_sequence(runtime, dataset.sequence(i), float(dataset.fps[i]))
+    if contract.input_kind == "pair":  # one "sequence" per pair of people, both in one window
+        from trainer.windows import pair_keypoints, pair_sequences
+
+        pairs = pair_sequences(dataset, np.flatnonzero(mask))
+        items = [(i, pair_keypoints(dataset, i, j)) for i, j in pairs]
+        n_seq_total = len(pairs)
+    else:
+        items = [(i, dataset.sequence(i)) for i in np.flatnonzero(mask).tolist()]
+        n_seq_total = int(mask.sum())
+    for i, keypoints in items:
+        windows, probs, seconds = classify_sequence(runtime, keypoints, float(dataset.fps[i]))
         if not windows:
             continue
         infer_s += seconds
@@ -48,7 +57,6 @@ def evaluate(
         labels.append(np.full(len(probs), to_model[dataset.labels[i]]))
         sequences.append(np.full(len(probs), i))
         partial.append(np.array([w.frames < contract.window for w in windows]))
-    n_seq_total = int(mask.sum())
     if not all_probs:
         raise DatasetError(
             f"{dataset.path}: no {split} sequence is long enough for the model's first window "
@@ -72,7 +80,7 @@ def evaluate(
 def classify_sequence(
     runtime: ClassifierRuntime, keypoints: np.ndarray, source_fps: float
 ) -> tuple[list[Window], np.ndarray, float]:
-    """One recorded sequence float32[T, 18, 3]: the windows the classify stage makes of it, their
+    """One recorded sequence float32[T, 18, 3] (a pair model: float32[T, 2, 18, 3]): the windows the classify stage makes of it, their
     class probabilities float32[N, C] (unsmoothed, in the model's label order) and the seconds
     inference took."""
     windows = list(track_windows(runtime.contract, keypoints, source_fps))

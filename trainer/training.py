@@ -29,13 +29,14 @@ import numpy as np
 from engine.errors import DatasetError
 from engine.classify.runtime import frame_items, item_keys
 from engine.classify.features import keypoint_features_batch
-from trainer.augment import augment_windows, jitter_windows, mirror_windows
+from engine.classify.pairs import pair_features_batch
+from trainer.augment import augment_pairs, augment_windows, jitter_windows, mirror_windows
 from trainer.config import TrainConfig
 from trainer.dataset import Dataset, split_protocol
 from trainer.selection import Fold, choose_threshold, stride_for, subject_folds, window_from_data
 from trainer.metrics import summarize
 from trainer.models import model_module
-from trainer.windows import PER_IMAGE_KINDS, WindowSet, build_windows, training_contract
+from trainer.windows import PER_IMAGE_KINDS, WindowSet, build_windows, pair_sequences, training_contract
 
 RUN_FILE = "run.json"
 MODEL_FILE = "model.keras"
@@ -88,7 +89,7 @@ def _balanced_weights(labels: np.ndarray, n_classes: int) -> np.ndarray:
 
 
 def _feeds(ws: WindowSet, batch_size: int, shuffle: bool, seed: int, weighted: bool, augment: float = 0.0,
-           jitter: float = 0.0, mirrored: float = 0.0):
+           jitter: float = 0.0, mirrored: float = 0.0, speed: float = 0.0):
     from trainer.batches import Batches
 
     n_classes = ws.contract.n_classes
@@ -110,6 +111,12 @@ def _feeds(ws: WindowSet, batch_size: int, shuffle: bool, seed: int, weighted: b
     elif kind in PER_IMAGE_KINDS:
         labels = ws.frame_labels
         make = ws.frame_inputs
+    elif kind == "pair" and (augment > 0 or jitter > 0 or mirrored > 0 or speed > 0):
+        labels = ws.labels
+
+        def make(rows: np.ndarray) -> list[np.ndarray]:
+            kp = augment_pairs(ws.keypoints[rows], rng, augment, jitter, mirrored, speed)
+            return [pair_features_batch(kp, ws.contract.feature_version)]
     elif (augment > 0 or jitter > 0 or mirrored > 0) and ws.keypoints is not None:
         labels = ws.labels
 
@@ -154,8 +161,9 @@ def _fit(
     augment = float(config.params.get("augment", 0.0))
     jitter = float(config.params.get("jitter", 0.0))  # keypoint models: pose-backend noise (trainer/augment.py)
     mirrored = float(config.params.get("mirror", 0.0))  # keypoint models: share of windows seen mirrored
+    speed = float(config.params.get("speed", 0.0))  # pair models: tempo change, +- this fraction
     train = _feeds(fit_ws, config.batch_size, shuffle=True, seed=config.seed, weighted=True, augment=augment,
-                   jitter=jitter, mirrored=mirrored)
+                   jitter=jitter, mirrored=mirrored, speed=speed)
     val = _feeds(val_ws, 256, shuffle=False, seed=0, weighted=False) if val_ws is not None else None
     callbacks = []
     if val is not None:
@@ -257,7 +265,8 @@ def train(
     model = keras.models.load_model(out / MODEL_FILE, compile=False)
     test_ws = build_windows(dataset, test_mask, contract)
     test = summarize(predict_windows(model, test_ws), test_ws.labels, test_ws.sequence, labels, test_ws.partial)
-    n_test = int(test_mask.sum())
+    # What a test "sequence" is: one person's, or for a pair model one pair's (two people's).
+    n_test = len(pair_sequences(dataset, np.flatnonzero(test_mask))) if contract.input_kind == "pair" else int(test_mask.sum())
     log(f"test subjects: window top-1 {test['top1']:.3f}, sequence top-1 {test['sequence_top1']:.3f} "
         f"({test['n_windows']} windows, {test['n_sequences']} of {n_test} sequences labelled)")
     baseline = None

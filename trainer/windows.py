@@ -18,8 +18,10 @@ import numpy as np
 
 from engine.classify.runtime import PER_IMAGE_KINDS, TrackWindow, frame_items, item_keys
 from engine.classify.features import FEATURE_VERSION, keypoint_features_batch
+from engine.classify.pairs import PAIR_FEATURE_VERSION, pair_features_batch
 from engine.classify.contract import PADDINGS, Contract, expected_input_shapes, model_frames
 from pose.coco import N_JOINTS
+from engine.errors import DatasetError
 from trainer.dataset import Dataset
 
 # A track's first label after half a second: every clip of 0.5 s or more gets one (at source
@@ -49,7 +51,7 @@ def training_contract(
         fps=float(fps),
         trained_on="",
         metrics={},
-        feature_version=FEATURE_VERSION if input_kind == "keypoint_sequence" else None,
+        feature_version=FEATURE_VERSION if input_kind == "keypoint_sequence" else PAIR_FEATURE_VERSION if input_kind == "pair" else None,
         input_names=(),
         input_shapes=(),
         output_shape=(),
@@ -100,7 +102,7 @@ class WindowSet:
 
     contract: Contract
     features: np.ndarray | None
-    keypoints: np.ndarray | None
+    keypoints: np.ndarray | None  # pair kind: float32[N, W, 2, 18, 3], both people
     frames: dict[str, np.ndarray]
     index: np.ndarray
     labels: np.ndarray
@@ -133,11 +135,41 @@ class WindowSet:
         return [self.frames[key][rows].astype(np.float32) / np.float32(255.0) for key in item_keys(self.contract)]
 
 
+def pair_sequences(dataset: Dataset, picked: np.ndarray) -> list[tuple[int, int]]:
+    """(i, partner) of each two-person sequence among `picked`, once per pair (i < partner).
+
+    A pair whose first sequence is picked counts (both people of a pair share a set, so a
+    split never separates them); sequences without a partner are left out.
+    """
+    if dataset.pair is None:
+        raise DatasetError(f"{dataset.path or 'dataset'}: a pair model needs a dataset with a 'pair' key (two-person "
+                           "sequences, e.g. `engine prepare sbu`)")
+    pairs = []
+    for i in np.asarray(picked, np.int64).tolist():
+        j = int(dataset.pair[i])
+        if j >= 0 and j != i:
+            pairs.append((min(i, j), max(i, j)))
+    return sorted(set(pairs))
+
+
+def pair_keypoints(dataset: Dataset, i: int, j: int) -> np.ndarray:
+    """float32[T, 2, 18, 3]: sequences i and j side by side (the shorter one's missing frames unseen)."""
+    a, b = dataset.sequence(i), dataset.sequence(j)
+    out = np.zeros((max(len(a), len(b)), 2, N_JOINTS, 3), np.float32)
+    out[: len(a), 0], out[: len(b), 1] = a, b
+    return out
+
+
 def build_windows(
     dataset: Dataset, mask: np.ndarray, contract: Contract, stride: int | None = None
 ) -> WindowSet:
-    """The windows of the sequences `mask` picks, built as the runtime builds them."""
+    """The windows of the sequences `mask` picks, built as the runtime builds them.
+
+    A `pair` contract makes one window row per pair of sequences (`sequence` = the pair's first).
+    """
     picked = np.flatnonzero(mask) if np.asarray(mask).dtype == bool else np.asarray(mask, np.int64)
+    if contract.input_kind == "pair":
+        return _pair_windows(dataset, picked, contract, stride)
     keys = item_keys(contract)
     frame_kp, keypoint_rows, feature_rows, tables, indices, labels, sequences, frame_labels = [], [], [], [], [], [], [], []
     window_frames = []
@@ -183,6 +215,30 @@ def build_windows(
         frame_labels=np.concatenate(frame_labels) if frame_labels else empty_i,
         window_frames=np.concatenate(window_frames) if window_frames else empty_i,
         frame_keypoints=np.concatenate(frame_kp) if frame_kp else None,
+    )
+
+
+def _pair_windows(dataset: Dataset, picked: np.ndarray, contract: Contract, stride: int | None) -> WindowSet:
+    keypoint_rows, labels, sequences, window_frames = [], [], [], []
+    for i, j in pair_sequences(dataset, picked):
+        kp = pair_keypoints(dataset, i, j)
+        index, real = window_rows(contract, len(kp), float(dataset.fps[i]), stride)
+        if not len(index):
+            continue
+        keypoint_rows.append(kp[index])
+        labels.append(np.full(len(index), int(dataset.labels[i]), np.int32))
+        sequences.append(np.full(len(index), i, np.int32))
+        window_frames.append(real)
+    keypoints = np.concatenate(keypoint_rows) if keypoint_rows else np.zeros((0, contract.window, 2, N_JOINTS, 3), np.float32)
+    features = pair_features_batch(keypoints, contract.feature_version)
+    empty_i = np.zeros((0,), np.int32)
+    return WindowSet(
+        contract=contract, features=features, keypoints=keypoints, frames={},
+        index=np.zeros((len(features), 0), np.int64),
+        labels=np.concatenate(labels) if labels else empty_i,
+        sequence=np.concatenate(sequences) if sequences else empty_i,
+        frame_labels=empty_i,
+        window_frames=np.concatenate(window_frames) if window_frames else empty_i,
     )
 
 

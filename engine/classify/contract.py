@@ -23,7 +23,9 @@ from typing import Any, Mapping
 
 from engine.errors import ModelError
 
-INPUT_KINDS: tuple[str, ...] = ("skeleton_sequence", "skeleton_image", "skeleton_pyramid", "keypoint_sequence")
+INPUT_KINDS: tuple[str, ...] = ("skeleton_sequence", "skeleton_image", "skeleton_pyramid", "keypoint_sequence", "pair")
+# `pair`: two people's keypoints per window, float32[B, W, F] rows of engine.classify.pairs
+# (`feature_version` there is the pair feature version); the classify stage feeds it tracks it paired.
 IMAGE_KINDS: frozenset[str] = frozenset({"skeleton_sequence", "skeleton_image", "skeleton_pyramid"})
 REQUIRED_KEYS: tuple[str, ...] = ("labels", "input_kind", "image_size", "window", "stride", "fps", "trained_on", "metrics")
 OPTIONAL_KEYS: tuple[str, ...] = ("feature_version", "min_window", "padding", "unknown_below", "unknown_labels")
@@ -246,6 +248,14 @@ def _contract_from(
                 f"{path}: model metadata key 'feature_version' is {feature_version} but this engine computes keypoint "
                 f"features version {', '.join(map(str, SUPPORTED_VERSIONS))}; retrain or re-export the model with this engine"
             )
+    if input_kind == "pair":
+        from engine.classify.pairs import PAIR_SUPPORTED_VERSIONS
+
+        if (feature_version or 1) not in PAIR_SUPPORTED_VERSIONS:
+            raise ModelError(
+                f"{path}: model metadata key 'feature_version' is {feature_version} but this engine computes pair "
+                f"features version {', '.join(map(str, PAIR_SUPPORTED_VERSIONS))}; retrain or re-export the model with this engine"
+            )
 
     contract = Contract(
         path=str(path),
@@ -287,6 +297,10 @@ def expected_input_shapes(contract: Contract) -> list[tuple[int | None, ...]]:
         from engine.classify.features import feature_layout
 
         return [(None, w, feature_layout(contract.feature_version).n_features)]
+    if contract.input_kind == "pair":
+        from engine.classify.pairs import pair_n_features
+
+        return [(None, w, pair_n_features(contract.feature_version))]
     if contract.input_kind == "skeleton_sequence":
         return [(None, w, s, s, 3)]
     if contract.input_kind == "skeleton_image":

@@ -24,6 +24,7 @@ import numpy as np
 
 from engine.errors import ConfigError, ModelError
 from engine.classify.features import keypoint_features_batch
+from engine.classify.pairs import pair_features_batch
 from engine.classify.contract import Contract, open_model
 from pose.coco import N_JOINTS
 
@@ -37,8 +38,8 @@ _TIME_EPS_S = 1e-6  # float slack when a model frame falls exactly on a source f
 
 def item_keys(contract: Contract) -> tuple[str, ...]:
     """Names of the per-frame items the model's windows are built from."""
-    if contract.input_kind == "keypoint_sequence":
-        return ("keypoints",)
+    if contract.input_kind in ("keypoint_sequence", "pair"):
+        return ("keypoints",)  # pair: both people's, [2, 18, 3] per frame
     if contract.input_kind == "skeleton_pyramid":
         return tuple(f"image_{s}" for s in contract.pyramid_sizes)
     return ("image",)
@@ -47,7 +48,7 @@ def item_keys(contract: Contract) -> tuple[str, ...]:
 def item_spec(contract: Contract, key: str) -> tuple[np.dtype, tuple[int, ...]]:
     """dtype and per-person shape of one item `frame_items` makes (what a classify input must carry)."""
     if key == "keypoints":
-        return np.dtype(np.float32), (N_JOINTS, 3)
+        return np.dtype(np.float32), (N_JOINTS, 3)  # per person, a pair model's input too
     size = int(key.rsplit("_", 1)[1]) if key.startswith("image_") else contract.image_size
     return np.dtype(np.uint8), (size, size, 3)
 
@@ -187,10 +188,15 @@ class TrackWindow:
 def track_windows(contract: Contract, keypoints: np.ndarray, source_fps: float) -> Iterator[Window]:
     """Windows of one recorded sequence float32[T, 18, 3] captured at source_fps, as the live path makes them.
 
+    A `pair` model takes the two people of a pair, float32[T, 2, 18, 3].
     seq is the frame index in the sequence (t_capture_ns 0); partial windows included.
     """
-    kp = np.asarray(keypoints, np.float32).reshape(-1, N_JOINTS, 3)
-    items = frame_items(contract, kp)
+    if contract.input_kind == "pair":
+        kp = np.asarray(keypoints, np.float32).reshape(-1, 2, N_JOINTS, 3)
+        items = {"keypoints": kp}
+    else:
+        kp = np.asarray(keypoints, np.float32).reshape(-1, N_JOINTS, 3)
+        items = frame_items(contract, kp)
     track = TrackWindow(contract, source_fps)
     for seq in range(len(kp)):
         yield from track.push(seq, 0, {key: items[key][seq] for key in track.keys})
@@ -347,6 +353,10 @@ class ClassifierRuntime:
     def track_count(self) -> int:
         return sum(len(states) for states in self._streams.values())
 
+    def window_ids(self, stream: str) -> set[int]:
+        """Track ids of a stream that have a window now (forgotten ones are gone)."""
+        return set(self._streams.get(stream, {}))
+
     def classify_windows(self, windows: Sequence[Mapping[str, np.ndarray]]) -> np.ndarray:
         """Class probabilities float32[N, C] of N windows (model inputs from sequence_windows), unsmoothed."""
         if not windows:
@@ -433,6 +443,8 @@ def model_inputs(contract: Contract, stacked: Mapping[str, np.ndarray]) -> list[
     """
     if contract.input_kind == "keypoint_sequence":
         return [keypoint_features_batch(stacked["keypoints"], contract.feature_version)]
+    if contract.input_kind == "pair":
+        return [pair_features_batch(stacked["keypoints"], contract.feature_version)]
     if contract.input_kind == "skeleton_sequence":
         return [_unit_float(stacked["image"])]
     return [_unit_float(stacked[key].reshape((-1,) + stacked[key].shape[2:])) for key in item_keys(contract)]

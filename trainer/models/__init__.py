@@ -16,6 +16,7 @@ MODELS: dict[str, str] = {
     "skeleton_cnn": "trainer.models.skeleton_cnn",
     "autoencoder": "trainer.models.autoencoder",
     "stgcn": "trainer.models.stgcn",
+    "pair_tcn": "trainer.models.pair_tcn",
 }
 
 
