@@ -1,12 +1,15 @@
 """How many of the people a person can see does the pose stage find, how many skeletons are false, and do ids hold?
 
-    python benchmarks/people_recall.py [--backend blazepose] [--max-people K] [--only vtest.avi] [--json PATH] [--draw DIR]
+    python benchmarks/people_recall.py [--backend blazepose] [--max-people K] [--live] [--only vtest.avi]
+                                       [--json PATH] [--draw DIR]
 
 Reads the hand annotations in tests/data/people_annotations.json (people boxed by eye on
 OpenCV's sample media, fetched by tests/media.py) and runs a pose backend the way the engine
 does: built by `pose.create_backend` from `PoseOptions` as the pose stage builds it, every frame
-of the annotated stretch of a clip in order on one stream (tracking state carries over, the
-frames between annotated ones included), each photo as a one-frame stream of its own; track ids
+of the annotated stretch of a clip in order on one stream (the frames between annotated ones
+included; the pose worker's tracking state carries over within each chunk of 16 frames, as
+`engine run` deals a video file, or over the whole stretch with --live, as a camera would go),
+each photo as a one-frame stream of its own; track ids
 come from `pose.tracking.Tracker` fed the way the render stage feeds it (the pose worker's torso
 colours, the frame size). Per clip and photo it reports:
 
@@ -26,15 +29,17 @@ user gets without flags. Timings are not measured here: see benchmarks/pose_spee
 `--draw DIR` writes every scored frame with the boxes and skeletons, to check a figure by eye.
 
 Measured (blazepose with the MediaPipe detector, main at 159c12c; the figures do not depend on
-the machine's load). vtest.avi: 21 frames, 112 people counted; photos: 1 and 2 people.
+the machine's load). vtest.avi: 21 frames, 112 people counted (90 neither cut nor occluded).
 
-    python benchmarks/people_recall.py                   # max_people 1, the engine's default
-      vtest.avi        recall 0.19 (21/112), 0 false skeletons, 0 id switches
+    python benchmarks/people_recall.py                   # max_people 1 (the engine's default), chunks
+      vtest.avi        recall 0.18 (20/112), 0 false skeletons, 1 id switch
       messi5.jpg       recall 1.00 (1/1),    0 false
       basketball1.png  recall 0.50 (1/2),    0 false (the man facing away, cut by the edge, missed)
-    python benchmarks/people_recall.py --max-people 8
+    python benchmarks/people_recall.py --live            # vtest 0.19 (21/112), 0 false, 0 switches
+    python benchmarks/people_recall.py --max-people 8    # vtest 0.38 (42/112), 3 false, 2 switches
+    python benchmarks/people_recall.py --max-people 8 --live
       vtest.avi        recall 0.45 (50/112), 4 false skeletons (a jacket lying on the grass), 3 id switches
-      photos           as with max_people 1
+    (the photos come out the same in every run)
 """
 from __future__ import annotations
 
@@ -261,14 +266,28 @@ def id_switches(per_frame_ids: list[dict[str, int]]) -> dict[str, int]:
 # ------------------------------------------------------------------ running the engine's path
 
 
-class EnginePath:
-    """The pose stage's backend and the render stage's tracker for one stream, as the engine runs them."""
+def engine_chunk_frames() -> int:
+    """Frames per chunk of a recorded stream in `engine run` (capture's --chunk default)."""
+    from engine.framework.stage_options import CaptureOptions
 
-    def __init__(self, backend: str, max_people: int, threads: int = 1) -> None:
+    return CaptureOptions.__dataclass_fields__["chunk"].default
+
+
+class EnginePath:
+    """The pose stage's backend and the render stage's tracker for one stream, as the engine runs them.
+
+    chunk: capture deals a recorded stream (a video file) to the pose workers in chunks of this
+    many frames, and a worker forgets the stream's tracking state at each chunk's first frame
+    (engine.framework.dispatch); render's tracker goes on across chunks. 0: no chunks, as for a
+    live source (a camera, a network stream).
+    """
+
+    def __init__(self, backend: str, max_people: int, threads: int = 1, chunk: int = 0) -> None:
         from pose import PoseOptions, create_backend
 
         # As stages/pose.py builds it (the other PoseOptions fields at their defaults).
         self.backend = create_backend(PoseOptions(backend=backend, max_people=max_people, threads=threads))
+        self.chunk = chunk
 
     def run(self, frames, stream: str):
         """Yields (frame index, frame, keypoints float32[S, 18, 3], track ids int32[S]) for (index, frame) given in order."""
@@ -277,6 +296,8 @@ class EnginePath:
 
         tracker = Tracker()  # one per stream, as render's StreamState holds
         for seq, frame in frames:
+            if self.chunk and seq % self.chunk == 0:
+                self.backend.reset(stream)  # a `fresh` frame: stages/pose.py resets before estimating
             people = self.backend.estimate(frame, stream, seq)
             # The pose worker sends the torso colours, render's tracker reads them with the frame size.
             appearance = appearance_descriptors(frame, people.keypoints)
@@ -414,6 +435,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--media-dir", type=Path, default=None, help="folder holding the media (default: tests/media.py's)")
     ap.add_argument("--only", action="append", default=None, metavar="MEDIA", help="only this clip or photo (repeatable)")
     ap.add_argument("--min-joint-confidence", type=float, default=MIN_JOINT_CONFIDENCE)
+    ap.add_argument("--live", action="store_true",
+                    help="run the clip as a live source would go (no chunks, tracking state never reset); "
+                         "default: as `engine run` deals a video file, in chunks with fresh tracking state")
     ap.add_argument("--json", type=Path, help="write the figures here")
     ap.add_argument("--draw", type=Path, metavar="DIR", help="write each scored frame here, boxes and skeletons drawn")
     args = ap.parse_args(argv)
@@ -441,7 +465,8 @@ def main(argv: list[str] | None = None) -> int:
     from pose import PoseError
 
     try:
-        engine = EnginePath(args.backend, max_people, args.threads)
+        chunk = 0 if args.live else engine_chunk_frames()
+        engine = EnginePath(args.backend, max_people, args.threads, chunk)
     except PoseError as exc:
         print(f"people_recall: {exc}", file=sys.stderr)
         return 2
@@ -450,10 +475,11 @@ def main(argv: list[str] | None = None) -> int:
                                  min_joint_confidence=args.min_joint_confidence, draw_dir=args.draw) for s in scenes]
     finally:
         engine.close()
-    print(f"backend {args.backend}, max_people {max_people}; people at least {annotations.min_height_px} px tall")
+    dealt = "as a live source (no chunks)" if args.live else f"as engine run deals a file (chunks of {chunk} frames)"
+    print(f"backend {args.backend}, max_people {max_people}, clip {dealt}; people at least {annotations.min_height_px} px tall")
     print(table(reports))
     if args.json:
-        out = {"backend": args.backend, "max_people": max_people, "min_height_px": annotations.min_height_px,
+        out = {"backend": args.backend, "max_people": max_people, "chunk": chunk, "min_height_px": annotations.min_height_px,
                "scenes": [r.as_dict() for r in reports]}
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(out, indent=2) + "\n")

@@ -181,7 +181,7 @@ def test_engine_path_on_the_first_annotated_vtest_frames_and_the_photos(annotati
     What holds with the current detector: the footballer is found, and no skeleton appears where
     nobody is. The issue's goal (recall >= 0.8 on vtest) is not asserted here until a backend on
     main reaches it (see benchmarks/people_recall.py for the figures)."""
-    engine = pr.EnginePath("blazepose", max_people=4)
+    engine = pr.EnginePath("blazepose", max_people=4, chunk=pr.engine_chunk_frames())  # as engine run deals a file
     try:
         clip = pr.measure_scene(annotations.scene("vtest.avi"), vtest_path, engine, annotations.min_height_px,
                                 frames=[0, 5, 10, 15, 20])
@@ -206,6 +206,7 @@ def test_benchmark_prints_a_table_and_writes_json(tmp_path: Path, messi_path: Pa
     assert "messi5.jpg" in result.stdout and "recall" in result.stdout
     data = json.loads(out.read_text())
     assert data["backend"] == "blazepose" and data["max_people"] >= 1 and data["min_height_px"] == 60
+    assert data["chunk"] == pr.engine_chunk_frames() > 0  # a video file is dealt in chunks, as engine run does
     (scene,) = data["scenes"]
     assert scene["media"] == "messi5.jpg" and scene["visible"] == 1 and scene["id_switches"] is None
     assert scene["recall"] == scene["found"] / scene["visible"]
