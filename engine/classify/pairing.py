@@ -147,7 +147,8 @@ class PairRuntime:
         self.pairing = pairing
         self.contract = self.classifier.contract
         self._ids: dict[str, dict[tuple[int, int], int]] = {}  # per stream: track pair -> window id
-        self._next_id = itertools.count()  # window ids are never reused, so a forgotten pair's scores never leak        self._going: dict[str, set[tuple[int, int]]] = {}
+        self._next_id = itertools.count()  # window ids are never reused, so a forgotten pair's scores never leak
+        self._going: dict[str, set[tuple[int, int]]] = {}
 
     @property
     def model_name(self) -> str:
