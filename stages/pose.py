@@ -22,6 +22,7 @@ from engine.framework.dispatch import BadControl, EngineLink, is_control, unpack
 from engine.framework.options import parse_options
 from engine.framework.stage_options import PoseStageOptions
 from engine.framework.stagekit import StageMeter, StatusReporter, Stop, MAX_MESSAGE_BYTES, bounded, curve_keys, run_stage
+from engine.sources.spec import REAL_MEDIA_MAX_PEOPLE
 from pose import PoseOptions, create_backend
 from pose.tracking import appearance_descriptors
 
@@ -40,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
         from engine.framework.metrics import pose_metrics
         metrics = pose_metrics(args.metrics)
     options = PoseOptions(
-        backend=args.pose, max_people=args.max_people, threads=args.pose_threads,
+        # 0: a worker started alone (`engine stage pose`) does not know its sources: real media's default
+        backend=args.pose, max_people=args.max_people or REAL_MEDIA_MAX_PEOPLE, threads=args.pose_threads,
         weights_dir=args.pose_weights, replay_file=args.replay_file,
     )
     backend = create_backend(options)

@@ -89,7 +89,7 @@ class RunOptions:
         checks = {
             "pose_workers": 0 <= self.pose_workers <= 64,
             "pose_threads": 1 <= self.pose_threads <= 64,
-            "max_people": 1 <= self.max_people <= 32,
+            "max_people": 0 <= self.max_people <= 32,  # 0: by source kind (engine.sources.spec.default_max_people)
             "duration": self.duration >= 0,
             "ema": 0.0 <= self.ema < 1.0,
             "unknown_below": self.unknown_below is None or 0.0 <= self.unknown_below <= 1.0,

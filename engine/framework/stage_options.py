@@ -64,7 +64,9 @@ class PoseStageOptions(StageOptions):
     input: str = option(flag="--input", help="capture's endpoint to connect to")
     output: str = option(flag="--output", help="render's endpoint to connect to")
     pose: str = option("blazepose", flag="--pose", help="pose backend: blazepose, openpose, replay")
-    max_people: int = option(1, flag="--max-people", help="people tracked per frame")
+    max_people: int = option(0, flag="--max-people",
+                             help="people tracked per frame (default 0: 6 for cameras, video files, image folders and "
+                                  "streams, 1 for synthetic and mhad sources)")
     pose_threads: int = option(1, flag="--pose-threads", help="inference threads per pose worker")
     pose_weights: str | None = option(None, flag="--pose-weights", metavar="DIR", help="folder with the backend's weight files")
     replay_file: str | None = option(None, flag="--replay-file", metavar="FILE",

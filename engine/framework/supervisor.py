@@ -39,6 +39,7 @@ from engine.framework.stage_options import (
 )
 from engine.framework.stagekit import FATAL_EXIT_CODES, LABELS_HWM, read_tally, tally_path
 from engine.sources import open_streams, parse_source, probe
+from engine.sources.spec import default_max_people
 from pose import BACKENDS  # names only: backends load inside the pose workers
 
 SHUTDOWN_GRACE_S = 1.5
@@ -256,7 +257,9 @@ class Supervisor:
             add("bridge", "stages.bridge", BridgeStageOptions(labels=labels, mqtt=mqtt, **common))
         # Live: at most about one frame waits per worker, so a label is never about an old frame.
         hwm = 1 if live else FRAMES_PER_WORKER
-        pose = PoseStageOptions(input=frames, output=poses, pose=backend, max_people=o.max_people,
+        # --max-people 0 (the default): by source kind, see engine.sources.spec.default_max_people
+        max_people = o.max_people or default_max_people([parse_source(s, o.mhad_root) for s in o.source])
+        pose = PoseStageOptions(input=frames, output=poses, pose=backend, max_people=max_people,
                                 pose_threads=o.pose_threads, pose_weights=o.pose_weights, replay_file=o.replay_file,
                                 forward_frames=wants_frames, hwm=hwm, **common)
         for i in range(o.workers()):

@@ -35,6 +35,18 @@ class SourceSpec:
     params: dict = field(default_factory=dict)
 
 
+# People followed per frame when --max-people is not given (0): real media (cameras, video files,
+# image folders, streams) show several people, so the pose stage follows up to this many; the
+# synthetic and MHAD sources show one person each, so they keep one.
+REAL_MEDIA_MAX_PEOPLE = 6
+ONE_PERSON_KINDS = frozenset({"synthetic", "mhad"})
+
+
+def default_max_people(specs: list[SourceSpec]) -> int:
+    """People per frame for these sources when the user did not say: REAL_MEDIA_MAX_PEOPLE if any is real media."""
+    return 1 if specs and all(s.kind in ONE_PERSON_KINDS for s in specs) else REAL_MEDIA_MAX_PEOPLE
+
+
 def natural_key(text: str) -> list:
     """Sort key that puts frame_2 before frame_10."""
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]

@@ -22,6 +22,7 @@ from engine.framework.media import VIDEO_CODECS, open_video_writer
 from engine.framework.options import add_options, same_as
 from engine.framework.stage_options import CaptureOptions, PoseStageOptions
 from engine.sources import IMAGE_SUFFIXES, open_streams, parse_source
+from engine.sources.spec import default_max_people
 from pose.coco import N_JOINTS
 
 
@@ -53,8 +54,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _check(args: argparse.Namespace, single_image: bool) -> None:
-    if args.max_people < 1:
-        raise ConfigError(f"--max-people must be at least 1, got {args.max_people}")
+    if args.max_people < 0:
+        raise ConfigError(f"--max-people must be at least 1 (or 0 for the source's default), got {args.max_people}")
     if args.pose_threads < 1:
         raise ConfigError(f"--pose-threads must be at least 1, got {args.pose_threads}")
     if args.frames is not None and args.frames < 1:
@@ -135,6 +136,7 @@ def run(args: argparse.Namespace) -> int:
     spec = parse_source(args.source, args.mhad_root)
     single_image = spec.kind == "images" and Path(spec.location).is_file()
     _check(args, single_image)
+    args.max_people = args.max_people or default_max_people([spec])  # 0: by source kind
     backend = _backend(args)
     annotators = [SkeletonAnnotator(), BoxAnnotator()]
     keypoints_out = KeypointsWriter(args.keypoints_out) if args.keypoints_out else None
