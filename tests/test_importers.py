@@ -259,3 +259,26 @@ def test_broken_pair_or_fold_keys_are_refused_by_name(tmp_path: Path, key: str, 
     np.savez(tmp_path / "float.npz", **arrays)
     with pytest.raises(DatasetError, match=f"'{key}' must hold integers"):
         ds.load(tmp_path / "float.npz")
+
+
+def test_sbu_pairs_become_one_two_person_window_per_file_with_both_people_from_the_csv(tmp_path: Path) -> None:
+    """What the pair model trains on: the importer's `pair` index rebuilds each file's two people."""
+    from trainer.windows import build_windows, pair_keypoints, pair_sequences, training_contract
+
+    rows = _write_sbu(tmp_path / "sbu")
+    d = sbu.read_sbu(tmp_path / "sbu", fold=3)
+    found = pair_sequences(d, np.arange(len(d)))
+    assert len(found) == 8 and all(str(d.ids[i]).endswith("/A") and str(d.ids[j]).endswith("/B") for i, j in found)
+    i, j = next((i, j) for i, j in found if str(d.ids[i]).startswith("s02s03/07/002"))
+    both = pair_keypoints(d, i, j)
+    r = rows["s02s03/07/002"]
+    people = r[:, 1:].reshape(len(r), 2, 15, 3)
+    assert both.shape == (len(r), 2, coco.N_JOINTS, 3)
+    for person in (0, 1):  # OpenNI neck (1) -> COCO neck, in pixels of 640 x 480
+        np.testing.assert_allclose(both[:, person, coco.NECK, :2], people[:, person, 1, :2] * [640, 480], rtol=1e-5)
+    contract = training_contract("pair", sbu.CLASSES, window=4, stride=2, fps=15.0, image_size=0, min_window=3)
+    ws = build_windows(d, d.split == "test", contract)
+    test_pairs = pair_sequences(d, np.flatnonzero(d.split == "test"))
+    assert len(test_pairs) == 4 and set(ws.sequence.tolist()) == {i for i, _ in test_pairs}
+    assert ws.keypoints.shape[1:] == (4, 2, coco.N_JOINTS, 3) and ws.features.shape[1:2] == (4,)
+    assert ws.labels.tolist() == [int(d.labels[s]) for s in ws.sequence]
