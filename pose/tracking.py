@@ -9,6 +9,8 @@ on a cost that adds the two cues:
   since) and the person's, normalised by body size (`pose_distance`), so one threshold fits a
   child far away and an adult close to the camera. It is also the gate: beyond `max_distance`
   (widened a little for each frame a track has been unseen) no match, whatever the colours say.
+  For a track unseen for a while the nearer of its predicted and its last seen place counts: the
+  person may have walked on behind something, or stopped, or turned back.
 - appearance: the Hellinger distance (0 same, 1 disjoint) between colour histograms of the torso
   (`appearance_descriptors`: hue x saturation, plus brightness for greys). It decides what motion
   alone cannot: two people who meet, stop or turn back while overlapping. A track unseen for a
@@ -285,7 +287,8 @@ class Tracker:
                                    for t in tracks])
                 colour = appearance_distance(models, appearance)
                 both = known[:, None] & seen[None, :]
-                cost = cost + np.where(both, self.appearance_weight * colour, 0)
+                # Where either side has no colours, a neutral value: as doubtful as the re-match limit.
+                cost = cost + self.appearance_weight * np.where(both, colour, self.max_appearance)
                 # After an occlusion the prediction is a guess: the colours must agree too.
                 allowed &= ~(both & (missing[:, None] > 0) & (colour > self.max_appearance))
         cost = np.where(allowed, cost, np.inf)
