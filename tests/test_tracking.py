@@ -94,3 +94,24 @@ def test_distance_is_size_normalised_and_options_are_checked():
     with pytest.raises(ValueError):
         Tracker(max_distance=0)
     assert len(Tracker().update(People.empty(), FRAME)) == 0
+
+
+def test_a_stream_that_starts_over_goes_on_with_its_ids():
+    rng = np.random.default_rng(4)
+    first = Tracker()
+    run(first, [[person(200, 240, 1.0, rng), person(400, 240, 1.0, rng)]], rng)
+    again = Tracker(first_id=first.next_id)  # what render does when a stream's seq starts over
+    ids = run(again, [[person(200, 240, 1.0, rng)]], rng)
+    assert ids[0][0] == 2 and again.next_id == 3
+
+
+def test_leaving_through_the_border_ends_sooner_than_vanishing_inside():
+    rng = np.random.default_rng(5)
+    tracker = Tracker(max_missing=10, edge_missing=2)
+    # One walks out through the left border, the other stops being seen in the middle.
+    run(tracker, [[person(80 - 12 * t, 240, 1.0, rng), person(320, 240, 1.0, rng)] for t in range(4)], rng)
+    ended = []
+    for _ in range(12):
+        tracker.update(People.empty(), FRAME)
+        ended.append(list(tracker.ended_ids))
+    assert [i for i, e in enumerate(ended) if e] == [2, 10]
