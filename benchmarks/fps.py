@@ -335,6 +335,7 @@ def crowd_run(frames: list[np.ndarray], people: int, plan: CrowdPlan) -> dict:
         cmd = [sys.executable, "-m", "engine.framework.cli", "run", "--source", server.url, "--pose", "blazepose",
                "--max-people", str(people), "--pose-workers", str(plan.workers), "--model", plan.model,
                "--duration", str(plan.seconds), "--quiet", "--summary", str(summary_path), "--publish", labels_endpoint]
+        load_before = os.getloadavg()[0]
         engine = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
         served: list[tuple[float, int]] = []  # (time, frames the camera had sent) while frames flow
         while engine.poll() is None:
@@ -359,6 +360,8 @@ def crowd_run(frames: list[np.ndarray], people: int, plan: CrowdPlan) -> dict:
         "classify_fps": stages["classify"]["fps"], "labels": summary["labels"], "labels_per_s": labels_per_s,
         **_tracks(labels, times), "latency_ms": summary["latency_ms"], "frame_latency_ms": summary["frame_latency_ms"],
         "dropped": summary["dropped"], "lost": summary["lost"], "per_stage": stages,
+        # the machine is shared: its 1-minute load average before and after, to read the figures by
+        "load_avg": [round(load_before, 2), round(os.getloadavg()[0], 2)],
     }
 
 
@@ -437,15 +440,16 @@ def crowd_table(out: dict) -> str:
     lines = [f"machine: {m['cores']} cores, {m['cpu']}; {out['scene']}; pose {out['pose']} x{out['pose_workers']} workers, "
              f"model {out['model']}, {out['seconds']:g} s per run", "",
              f"{'people':>6}{'served':>8}{'pose':>7}{'classify':>9}{'labels/s':>9}{'tracks':>7}{'at once':>8}"
-             f"{'p50 ms':>8}{'p95 ms':>8}{'dropped':>8}{'lost':>5}  {'goal':<22}{'MediaPipe fps (found)':>22}"]
+             f"{'p50 ms':>8}{'p95 ms':>8}{'dropped':>8}{'lost':>5}{'load':>10}  {'goal':<27}{'MediaPipe fps (found)':>22}"]
     for r in out["rows"]:
         lat, mp, goal = r["latency_ms"] or {}, r["mediapipe"], r["goal"]
         goal_text = "-" if goal is None else (("met " if goal["met"] else "MISS ") + f">= {goal['fps_at_least']:g} fps"
                                               + (f", p95 < {goal['p95_ms_below']:g}" if goal["p95_ms_below"] else ""))
+        load_text = "{:.1f}-{:.1f}".format(*r["load_avg"])
         mp_text = "not installed" if mp is None else f"{mp['fps']:.1f} (1 of {r['people']}, {100 * mp['found_share']:.0f}%)"
         lines.append(f"{r['people']:>6}{r['served_fps']:8.1f}{r['pose_fps']:7.1f}{r['classify_fps']:9.1f}{r['labels_per_s']:9.1f}"
                      f"{r['tracks_seen']:>7}{r['tracks_at_once']:8.1f}{lat.get('p50', float('nan')):8.0f}{lat.get('p95', float('nan')):8.0f}"
-                     f"{r['dropped']:>8}{r['lost']:>5}  {goal_text:<22}{mp_text:>22}")
+                     f"{r['dropped']:>8}{r['lost']:>5}{load_text:>10}  {goal_text:<27}{mp_text:>22}")
     return "\n".join(lines)
 
 
