@@ -210,3 +210,36 @@ def test_benchmark_prints_a_table_and_writes_json(tmp_path: Path, messi_path: Pa
     (scene,) = data["scenes"]
     assert scene["media"] == "messi5.jpg" and scene["visible"] == 1 and scene["id_switches"] is None
     assert scene["recall"] == scene["found"] / scene["visible"]
+
+
+def test_benchmark_path_gives_what_engine_run_gives(tmp_path: Path, vtest_path: Path):
+    """The benchmark's backend-and-tracker path against a real `engine run` (capture, pose workers
+    dealt chunks, render's tracker) on the first 40 frames of vtest: the same keypoints and the
+    same track ids, frame for frame, so its figures are the engine's."""
+    from pipeline_helpers import run_cli, video_frames
+
+    frames, fps = video_frames(vtest_path)
+    clip = tmp_path / "vtest40.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), fps, frames[0].shape[1::-1])
+    for frame in frames[:40]:
+        writer.write(frame)
+    writer.release()
+    out = tmp_path / "kp.jsonl"
+    result = run_cli("run", "--source", str(clip), "--pose", "blazepose", "--max-people", "4",
+                     "--keypoints-out", str(out), "--quiet", timeout=240)
+    assert result.returncode == 0, result.stderr[-2000:]
+    engine_frames = {d["seq"]: d["people"] for d in map(json.loads, out.read_text().splitlines())}
+    assert sorted(engine_frames) == list(range(40))
+    path = pr.EnginePath("blazepose", max_people=4, chunk=pr.engine_chunk_frames())
+    try:
+        ours = list(path.run(pr.clip_frames(clip, 0, 39), "vtest40"))
+    finally:
+        path.close()
+    people_seen = 0
+    for seq, _, keypoints, tracks in ours:
+        theirs = engine_frames[seq]
+        assert [p["track"] for p in theirs] == [int(t) for t in tracks], seq
+        np.testing.assert_allclose(np.array([p["keypoints"] for p in theirs], np.float32).reshape(-1, 18, 3),
+                                   keypoints, atol=1e-3, err_msg=f"frame {seq}")
+        people_seen += len(tracks)
+    assert people_seen >= 40  # several people in most frames: the comparison is not of empty lists
