@@ -412,6 +412,8 @@ def crowd(plan: CrowdPlan) -> dict:
     progress = Progress(1 + 2 * len(plan.people))
     progress.step("real people cut out of vtest.avi")
     background, sprites = crowd_scene.real_people(crowd_media(), max(plan.people))
+    for people in plan.people:  # one frame each: a count that does not fit fails before any run
+        crowd_scene.render(crowd_scene.CrowdOptions(people, fps=1.0, seconds=1.0), background, sprites)
     rows = []
     for people in plan.people:
         frames = crowd_scene.render(crowd_scene.CrowdOptions(people, fps=CROWD_SERVED_FPS, seconds=plan.loop_s), background, sprites)
@@ -644,7 +646,11 @@ def crowd_main(args: argparse.Namespace, cores: int) -> int:
         return 2
     plan = CrowdPlan(people=people, seconds=args.seconds or (8.0 if args.quick else 30.0), workers=args.crowd_workers or cores,
                      model=args.model, loop_s=2.0 if args.quick else 4.0, mediapipe_python=args.mediapipe_python)
-    out = crowd(plan)
+    try:
+        out = crowd(plan)
+    except ValueError as exc:  # a crowd that does not fit the frame
+        print(f"\nfps.py: --crowd-people: {exc}: give fewer people", file=sys.stderr)
+        return 2
     json_path = Path(args.json) if args.json else ROOT / "benchmarks" / "results" / f"crowd-{time.strftime('%Y%m%d-%H%M%S')}.json"
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(out, indent=2))
