@@ -409,10 +409,12 @@ def measure_scene(scene: Scene, media_file: Path, engine: EnginePath, min_height
 
 
 def engine_default_max_people() -> int:
-    """What `engine run` uses without --max-people (configs' defaults aside)."""
+    """What `engine run` uses without --max-people on these media (configs' defaults aside):
+    0 there means the source kind's default, the real-media one for video files and photos."""
     from engine.framework.config import RunOptions
+    from engine.sources.spec import REAL_MEDIA_MAX_PEOPLE
 
-    return RunOptions.__dataclass_fields__["max_people"].default
+    return RunOptions.__dataclass_fields__["max_people"].default or REAL_MEDIA_MAX_PEOPLE
 
 
 def table(reports: list[SceneReport]) -> str:
