@@ -290,8 +290,9 @@ CROWD_PEOPLE = [1, 2, 4, 8]
 CROWD_SERVED_FPS = 30.0
 # Issue 14's goals on a 2-core machine: people -> (fps at least, p95 capture-to-label ms below or None).
 CROWD_GOALS: dict[int, tuple[float, float | None]] = {4: (30.0, 100.0), 8: (15.0, None)}
-# A rate counts as reached at 95% of it: the camera serves 30 fps, so the engine can carry no more,
-# and a few frames are in flight at the ends of a timed run (benchmarks/live_overload.py's criterion).
+# The engine cannot carry more than the camera served (a little under 30 fps on a loaded machine), so a
+# rate goal at or above it counts as reached at 95% of the served rate (benchmarks/live_overload.py's
+# criterion); a goal below it (15 fps) must be reached in full.
 KEEP_UP = 0.95
 
 
@@ -433,7 +434,7 @@ def crowd_goal(row: dict) -> dict | None:
     if row["people"] not in CROWD_GOALS:
         return None
     fps, p95 = CROWD_GOALS[row["people"]]
-    met = row["classify_fps"] >= KEEP_UP * fps and (p95 is None or row["latency_ms"].get("p95", float("inf")) < p95)
+    met = row["classify_fps"] >= min(fps, KEEP_UP * row["served_fps"]) and (p95 is None or row["latency_ms"].get("p95", float("inf")) < p95)
     return {"fps_at_least": fps, "p95_ms_below": p95, "met": bool(met)}
 
 
