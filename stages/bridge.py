@@ -10,8 +10,7 @@ import sys
 
 import zmq
 
-from engine.bridge.mqtt import Bridge, bridge_options, resolve
-from engine.bridge.relay import labels_socket, relay, start
+from engine.framework.bridging import labels_socket, open_bridge, relay, start
 from engine.framework.options import parse_options
 from engine.framework.stage_options import BridgeStageOptions
 from engine.framework.stagekit import StatusReporter, Stop, curve_keys, run_stage
@@ -21,8 +20,6 @@ DRAIN_TIMEOUT_S = 5.0
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_options(BridgeStageOptions, argv, "engine stage bridge", __doc__)
-    options = bridge_options(args.mqtt)
-    resolve(options.url)
     stop = Stop()
     status = StatusReporter(zmq.Context.instance(), args.status, "bridge", args.worker)
     said: list[str] = []  # the bridge's lines (broker away, back), relayed by the supervisor
@@ -31,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
         print(line, file=sys.stderr, flush=True)
         said.append(line)
 
-    bridge = Bridge(options, say)
+    bridge = open_bridge(args.mqtt, say)
 
     def report(force: bool = False) -> None:
         counts = bridge.counts

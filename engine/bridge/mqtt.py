@@ -25,7 +25,6 @@ from urllib.parse import unquote, urlsplit
 from engine.bridge.buffer import DropOldestBuffer
 from engine.bridge.topics import check_base_topic, label_topic
 from engine.errors import ConfigError
-from engine.framework.stage_options import MqttOptions
 
 DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
 QOS = 1
@@ -124,25 +123,6 @@ class BridgeOptions:
                 raise ConfigError(f"{flag} {path}: no such file")
         if self.password is not None and not self.username:
             raise ConfigError("a password needs --username")
-
-
-def bridge_options(flags: MqttOptions) -> BridgeOptions:
-    """BridgeOptions from the flags `engine bridge` and the bridge stage share, checked.
-
-    The password comes from the environment variable `password_env` names: never a flag, so it is
-    never in a process list or a log.
-    """
-    password = None
-    if flags.password_env is not None:
-        password = os.environ.get(flags.password_env)
-        if password is None:
-            raise ConfigError(f"--password-env {flags.password_env}: no such environment variable")
-    options = BridgeOptions(url=parse_broker_url(flags.to), client_id=flags.client_id, keepalive=flags.keepalive,
-                            username=flags.username, password=password, tls_ca=flags.tls_ca, tls_cert=flags.tls_cert,
-                            tls_key=flags.tls_key, tls_insecure=flags.tls_insecure, buffer=flags.buffer,
-                            reconnect_max=flags.reconnect_max)
-    options.check()
-    return options
 
 
 @dataclass

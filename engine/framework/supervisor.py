@@ -176,7 +176,8 @@ class Supervisor:
         self._check_free(self.options.publish, "labels publisher")
         mqtt = self.options.mqtt()
         if mqtt is not None:
-            from engine.bridge.mqtt import bridge_options, resolve  # paho: only with --bridge
+            from engine.bridge.mqtt import resolve  # paho: only with --bridge
+            from engine.framework.bridging import bridge_options
 
             try:
                 resolve(bridge_options(mqtt).url)

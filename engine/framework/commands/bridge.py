@@ -34,24 +34,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import zmq
 
-    from engine.bridge.mqtt import Bridge, bridge_options, resolve
-    from engine.bridge.relay import labels_socket, relay, start
+    from engine.framework.bridging import labels_socket, open_bridge, relay, start
     from engine.framework.commands.waiting import check_resolves
     from engine.framework.security import load_keys
     from engine.paths import write_atomically
 
-    options = bridge_options(from_args(MqttOptions, args))
-    url = options.url
+    flags = from_args(MqttOptions, args)
     if args.summary and not Path(args.summary).resolve().parent.is_dir():
         raise ConfigError(f"--summary {args.summary}: its folder does not exist")
-    resolve(url)
     check_resolves(args.connect, "--connect")
     keys = load_keys(args.curve_keys) if args.curve_keys else None
 
     def say(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
-    bridge = Bridge(options, say)
+    bridge = open_bridge(flags, say)
+    url = bridge.options.url
     stop = False
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

@@ -1,19 +1,23 @@
-"""The bridge's loop, shared by `engine bridge` and the bridge stage of `engine run --bridge`.
+"""The MQTT bridge's loop and set-up, shared by `engine bridge` and the bridge stage of `engine run --bridge`.
 
 It reads labels from a SUB socket, decodes each with the one label codec (a bad one is
-counted, never a crash), offers them to the MQTT Bridge and lets it publish, until told to stop.
+counted, never a crash), offers them to engine.bridge.mqtt's Bridge and lets it publish, until
+told to stop. Here, not in engine/bridge, because it joins the bridge to the framework's
+sockets, label codec and flags (engine/bridge knows nothing of them).
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import zmq
 
-from engine.bridge.mqtt import Bridge
+from engine.bridge.mqtt import Bridge, BridgeOptions, parse_broker_url, resolve
 from engine.errors import ConfigError
 from engine.framework import transport
 from engine.framework.schema import LABELS_TOPIC, BadLabel, decode_label
 from engine.framework.security import CurveKeys
+from engine.framework.stage_options import MqttOptions
 
 BATCH = 1000  # labels taken from the socket before the bridge publishes
 MAX_LABEL_BYTES = 1 << 20  # a label is a few hundred bytes: refuse floods
@@ -70,3 +74,29 @@ def _take_queued(sock: zmq.Socket, bridge: Bridge, at_most: int) -> None:
             bridge.offer(decode_label(parts))
         except BadLabel:
             bridge.counts.malformed += 1
+
+
+def bridge_options(flags: MqttOptions) -> BridgeOptions:
+    """BridgeOptions from the flags `engine bridge` and the bridge stage share, checked.
+
+    The password comes from the environment variable `password_env` names: never a flag, so it is
+    never in a process list or a log.
+    """
+    password = None
+    if flags.password_env is not None:
+        password = os.environ.get(flags.password_env)
+        if password is None:
+            raise ConfigError(f"--password-env {flags.password_env}: no such environment variable")
+    options = BridgeOptions(url=parse_broker_url(flags.to), client_id=flags.client_id, keepalive=flags.keepalive,
+                            username=flags.username, password=password, tls_ca=flags.tls_ca, tls_cert=flags.tls_cert,
+                            tls_key=flags.tls_key, tls_insecure=flags.tls_insecure, buffer=flags.buffer,
+                            reconnect_max=flags.reconnect_max)
+    options.check()
+    return options
+
+
+def open_bridge(flags: MqttOptions, say: Callable[[str], None]) -> Bridge:
+    """A Bridge for these flags, its broker's host resolved (paho would retry a bad name forever)."""
+    options = bridge_options(flags)
+    resolve(options.url)
+    return Bridge(options, say)
