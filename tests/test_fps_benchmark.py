@@ -6,6 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
+import numpy as np
+
 from pipeline_helpers import REPO
 
 
@@ -37,7 +40,33 @@ def test_quick_benchmark_json_is_complete_and_consistent(tmp_path: Path) -> None
     assert "goals:" in result.stdout
 
 
-def test_crowd_section_tracks_the_people_in_view(tmp_path: Path) -> None:
+def test_crowd_scene_walks_real_people_in_lanes_of_their_own(vtest_path: Path) -> None:
+    """The scene behind `--crowd`: pedestrians cut out of vtest.avi, one per lane, each as tall as
+    BlazePose handles, walking (their place and their limbs change from frame to frame)."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import crowd_scene
+
+    background, people = crowd_scene.real_people(vtest_path.parent, 4)
+    assert len(people) == 4 and all(len(p.images) == crowd_scene.WALK_FRAMES for p in people)
+    assert all(crowd_scene.PEDESTRIAN_HEIGHT_PX[0] <= p.height <= crowd_scene.PEDESTRIAN_HEIGHT_PX[1] + 6 for p in people)
+    frames = crowd_scene.render(crowd_scene.CrowdOptions(4, fps=10.0, seconds=2.0), background, people)
+    assert len(frames) == 20 and frames[0].shape == (480, 640, 3)
+    scene = cv2.resize(background, (640, 480), interpolation=cv2.INTER_AREA)
+    lanes = crowd_scene.lanes(4, (640, 480))
+    assert sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in lanes) == 640 * 480  # a grid: no two lanes overlap
+    for x0, y0, x1, y1 in lanes:
+        spans = []
+        for frame in (frames[0], frames[5]):
+            person = np.abs(frame[y0:y1, x0:x1].astype(int) - scene[y0:y1, x0:x1]).max(axis=2) > 30
+            rows, cols = np.flatnonzero(person.any(axis=1)), np.flatnonzero(person.any(axis=0))
+            assert 150 <= rows[-1] - rows[0] + 1 <= 240, (x0, y0, rows[-1] - rows[0] + 1)
+            spans.append((cols[0], cols[-1]))
+        assert spans[0] != spans[1]  # moved along its lane
+    # the loop comes back to where it began: its last frame is next to its first
+    assert np.abs(frames[-1].astype(int) - frames[0]).mean() < np.abs(frames[10].astype(int) - frames[0]).mean()
+
+
+def test_crowd_section_tracks_the_people_in_view(tmp_path: Path, vtest_path: Path) -> None:
     """`--crowd`: two real people (vtest.avi's pedestrians) served live; the engine follows both
     and labels them. No timing is asserted: the figures depend on the machine's load."""
     out = tmp_path / "crowd.json"
