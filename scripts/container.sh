@@ -2,7 +2,8 @@
 # Build and run the engine's container image with podman on a Debian machine with no image registry.
 #
 #   bash scripts/container.sh setup            # as root: podman, runc, debootstrap; a local Debian base image
-#   bash scripts/container.sh build [TAG]      # the image from the Dockerfile (default tag har-engine:latest)
+#   bash scripts/container.sh build [TAG [ARGS...]]  # the image from the Dockerfile (default tag har-engine:latest);
+#                                              # ARGS go to `podman build`, e.g. --no-cache
 #   bash scripts/container.sh podman ARGS...   # podman with the settings below, e.g. `podman run --rm har-engine`
 #   bash scripts/container.sh                  # setup, then build
 #
@@ -65,9 +66,10 @@ setup() {
 
 build() {
   local tag="${1:-har-engine:latest}"
+  shift || true
   podman build --network=host -v /etc/ssl/certs:/hostcerts:ro \
     --build-arg BASE="$BASE_IMAGE" --build-arg PIP_CERT=/hostcerts/ca-certificates.crt \
-    -t "$tag" -f Dockerfile .
+    -t "$tag" -f Dockerfile "$@" .
 }
 
 case "${1:-all}" in
@@ -75,5 +77,5 @@ case "${1:-all}" in
   build) shift; build "$@" ;;
   podman) shift; podman "$@" ;;
   all) setup; build ;;
-  *) echo "usage: scripts/container.sh [setup | build [TAG] | podman ARGS...]" >&2; exit 2 ;;
+  *) echo "usage: scripts/container.sh [setup | build [TAG [PODMAN-BUILD-ARGS...]] | podman ARGS...]" >&2; exit 2 ;;
 esac
