@@ -25,6 +25,8 @@ class AnchorOptions:
     aspect_ratios: tuple[float, ...] = (1.0,)
     interpolated_scale_aspect_ratio: float = 1.0
     fixed_anchor_size: bool = True
+    # TF Object Detection API SSDs: the first layer has 3 anchors only, (0.1, 1:1), (min_scale, 2:1), (min_scale, 1:2)
+    reduce_boxes_in_lowest_layer: bool = False
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,10 @@ def ssd_anchors(opts: AnchorOptions = AnchorOptions()) -> np.ndarray:
         last = layer
         while last < opts.num_layers and opts.strides[last] == opts.strides[layer]:
             scale = _scale(opts, last)
+            if last == 0 and opts.reduce_boxes_in_lowest_layer:
+                sizes += [(s * math.sqrt(a), s / math.sqrt(a)) for s, a in ((0.1, 1.0), (scale, 2.0), (scale, 0.5))]
+                last += 1
+                continue
             sizes += [(scale * math.sqrt(a), scale / math.sqrt(a)) for a in opts.aspect_ratios]
             if opts.interpolated_scale_aspect_ratio > 0:
                 nxt = 1.0 if last == opts.num_layers - 1 else _scale(opts, last + 1)

@@ -1,12 +1,18 @@
-"""BlazePose (MediaPipe's pose models, converted to ONNX): the default, fast pose backend.
+"""BlazePose's landmarks for people found by a person detector: the default, fast pose backend.
 
-Per frame and stream: a detector finds people only when fewer than `max_people` are
-being tracked (the whole frame, and overlapping tiles in turn for people too small to be
-seen whole); each tracked person is cropped upright (pose.roi), the landmark model
-gives 33 landmarks in the crop, and those landmarks place the next frame's crop, so a
-single tracked person costs one landmark call per frame. A person is dropped (and the
-detector runs again) when the landmark model's presence score falls below
-`min_confidence`. Landmarks are smoothed per track (One Euro) and converted to COCO-18.
+Per frame and stream: a person detector (pose.person_detector: an SSD trained on Open
+Images, which needs no face) searches the whole frame every DETECT_EVERY_FRAMES frames
+while fewer than `max_people` are tracked (and on the frame after a track is lost), with,
+in the same onnxruntime call, one of the overlapping tiles in turn for people too small
+to be seen whole. Each person is cropped upright (pose.roi), the landmark model gives 33
+landmarks in the crop, and those landmarks place the next frame's crop, so a tracked
+person costs one landmark crop per frame (all of a frame's people in one batched call
+where BATCH_LANDMARKS says so). Two gates keep skeletons off objects: a new person needs
+a detector score of PERSON_MIN_SCORE and landmarks that confirm the box; every track needs
+the landmark model's presence score of `min_confidence` each frame, and a detector box on
+it in one of MAX_UNSUPPORTED whole-frame searches in a row (with `max_people` tracked the
+frame is still searched every CONFIRM_EVERY_FRAMES frames for that). Landmarks are
+smoothed per track (One Euro) and converted to COCO-18.
 """
 from __future__ import annotations
 
@@ -20,14 +26,14 @@ import numpy as np
 import onnxruntime as ort
 
 from pose import coco
-from pose.anchors import DecodeOptions, decode, nms, ssd_anchors
 from pose.base import People, PoseError, PoseOptions
+from pose.person_detector import INPUT_SIZE as DETECTOR_SIZE
+from pose.person_detector import PERSON_FILE, PersonBox, PersonDetector
 from pose.roi import Roi, roi_from_points, to_frame, warp_crop
 from pose.smoothing import LANDMARK_PARAMS, ROI_PARAMS, OneEuroFilter
 
-DETECTOR_FILE = "pose_detection.onnx"
+DETECTOR_FILE = PERSON_FILE
 LANDMARK_FILE = "pose_landmark_full.onnx"
-DETECTOR_SIZE = 224
 LANDMARK_SIZE = 256
 N_LANDMARKS = 33
 # Frame rate assumed to turn sequence numbers into seconds for the smoothing filters.
@@ -39,16 +45,35 @@ MAX_GAP_FRAMES = 15
 # would merge two people walking side by side, whose large crops overlap.
 SAME_PERSON_CENTRE = 0.15
 SAME_PERSON_SIZE_RATIO = 1.5
-# People far from the camera are too small for the detector in a whole-frame letterbox
-# (BlazePose is trained on people filling the picture). While fewer than max_people are
-# tracked, overlapping tiles of 3/8 of the frame's long side are searched as well, one tile
-# per frame in turn, so the cost is one detector call per frame rather than a burst of 15.
-# On vtest.avi (768x576), 288-pixel tiles find 2.7x more pedestrians than 384-pixel ones.
+# Detector scores (sigmoid of the Person logit; this SSD rarely goes above 0.6 on people
+# 60-100 px tall): a new track needs PERSON_MIN_SCORE, a tracked person is supported by a box
+# of SUPPORT_MIN_SCORE. On vtest.avi, cones, a rock and signs score 0.30-0.43.
+PERSON_MIN_SCORE = 0.35
+SUPPORT_MIN_SCORE = 0.25
+# A track that no box supports in this many searches of the whole frame in a row is dropped:
+# the landmark model's presence score alone can stay high on a bag or a bollard.
+MAX_UNSUPPORTED = 2
+# The crop around a detector box: centred on it, its side this many times the box's long side.
+# BlazePose's own crops are about 1.25 body heights; on the annotated vtest.avi frames 1.2 found
+# the most people (1.1: 77%, 1.2: 79%, 1.3: 74%, 1.45: 75%; benchmarks/people_recall.py).
+BOX_TO_ROI = 1.2
+# People far from the camera are small in a whole-frame 300x300 input. While fewer than
+# max_people are tracked, overlapping tiles of TILE_FRACTION of the frame's long side are
+# searched as well, one tile per search in turn, in the same call as the whole frame.
 TILE_FRACTION = 3 / 8
 TILE_MIN_SIDE = 2 * DETECTOR_SIZE  # smaller frames are searched whole only
-# While some people are tracked but fewer than max_people, the whole frame is searched for
-# newcomers every few frames only: the detector costs about one landmark call.
+# While some people are tracked but fewer than max_people, the frame is searched for newcomers
+# every few frames only; with max_people tracked, every CONFIRM_EVERY_FRAMES frames, to check
+# that the detector still sees each of them.
 DETECT_EVERY_FRAMES = 4
+CONFIRM_EVERY_FRAMES = 15
+# All the people of a frame in one landmark call (the model's batch dimension is dynamic), or
+# one call each. On the CPU provider, one thread or two, the batched call measured no faster per
+# person (benchmarks/pose_speed.py, models/pose/README.md), so one call each is the default; the
+# outputs are bit-identical either way (tests/test_person_detector.py).
+BATCH_LANDMARKS = False
+# A track lost (presence below min_confidence) makes the next frame search again.
+REDETECT_ON_LOSS = True
 
 # BlazePose landmark indices (MediaPipe's pose landmark model card) for each COCO-18 joint;
 # the neck has none and is the shoulders' midpoint.
@@ -73,12 +98,13 @@ def models_dir() -> Path:
 
 
 def model_path(name: str, weights_dir: str | None = None) -> Path:
-    """A BlazePose .onnx file; PoseError naming the file and how to rebuild it if absent."""
+    """A pose .onnx file; PoseError naming the file and how to rebuild it if absent."""
     folder = Path(weights_dir) if weights_dir else models_dir() / "pose"
     path = folder / name
     if not path.is_file():
+        script = "convert_person_detector.py" if name == PERSON_FILE else "convert_blazepose.py"
         raise PoseError(
-            f"BlazePose model {path} is missing: rebuild it with `python models/pose/convert_blazepose.py` "
+            f"pose model {path} is missing: rebuild it with `python models/pose/{script}` "
             f"(see models/pose/README.md), or set ENGINE_MODELS_DIR to a folder holding pose/{name}")
     return path
 
@@ -116,14 +142,15 @@ def coco18_from_blazepose(xy: np.ndarray, confidence: np.ndarray, frame_size: tu
 
 @dataclass
 class Detection:
-    """One detector hit in frame pixels: box x0, y0, x1, y1, 4 keypoints, score."""
+    """One person the detector found, in frame pixels: box x0, y0, x1, y1 and score."""
 
     box: np.ndarray
-    keypoints: np.ndarray
     score: float
 
     def roi(self) -> Roi:
-        return roi_from_points(self.keypoints[0], self.keypoints[1])
+        """An upright square crop around the box (the landmark model turns it the next frame)."""
+        x0, y0, x1, y1 = (float(v) for v in self.box)
+        return Roi((x0 + x1) / 2, (y0 + y1) / 2, BOX_TO_ROI * max(x1 - x0, y1 - y0), 0.0)
 
 
 @dataclass
@@ -132,10 +159,12 @@ class Track:
 
     track_id: int
     roi: Roi
+    box: np.ndarray
     landmark_filter: OneEuroFilter = field(default_factory=lambda: OneEuroFilter(LANDMARK_PARAMS))
     roi_filter: OneEuroFilter = field(default_factory=lambda: OneEuroFilter(ROI_PARAMS))
     presence: float = 0.0
     keypoints: np.ndarray | None = None
+    unsupported: int = 0  # searches of the whole frame in a row that found no box on it
 
 
 @dataclass
@@ -158,78 +187,66 @@ class BlazePoseBackend:
         if not 0.0 < options.min_confidence < 1.0:
             raise PoseError(f"min_confidence must be between 0 and 1, got {options.min_confidence}")
         self.options = options
-        self.detector = session(model_path(DETECTOR_FILE, options.weights_dir), options.threads)
+        detector_path = model_path(DETECTOR_FILE, options.weights_dir)
+        self.detector = PersonDetector(detector_path, session(detector_path, options.threads), SUPPORT_MIN_SCORE)
         self.landmarker = session(model_path(LANDMARK_FILE, options.weights_dir), options.threads)
-        self._det_input = self.detector.get_inputs()[0].name
         self._lmk_input = self.landmarker.get_inputs()[0].name
-        self.anchors = ssd_anchors()
         self._streams: dict[str, StreamState] = {}
         self._auto_seq: dict[str, int] = {}
         cv2.setNumThreads(max(1, options.threads))  # resize/warp stay within the worker's core budget
 
     # ------------------------------------------------------------------ models
 
-    def detect(
-        self, frame_bgr: np.ndarray, regions: list[tuple[int, int, int, int]] | None = None,
-        wanted: int | None = None,
-    ) -> list[Detection]:
-        """People the detector finds, one per person, at most `wanted` (default max_people).
+    def detect(self, frame_bgr: np.ndarray, regions: list[tuple[int, int, int, int]] | None = None) -> list[Detection]:
+        """People the detector finds at SUPPORT_MIN_SCORE or more, one per person, best first.
 
-        `regions` (x0, y0, x1, y1; default: the whole frame) are searched in order; a person
-        found in an earlier region wins over the same person in a later one (a tile may cut
-        a large person in two), and within a region the best scores come first.
+        `regions` (x0, y0, x1, y1; default: the whole frame) are searched in one call; a
+        person found in an earlier region wins over the same person in a later one, and a box
+        touching a tile's inner edge is left out (the person is whole in a neighbouring tile,
+        which overlaps by half, or in the whole frame).
         """
         h, w = frame_bgr.shape[:2]
-        wanted = self.options.max_people if wanted is None else wanted
+        regions = regions or [(0, 0, w, h)]
+        found = self._detect_regions([frame_bgr[y0:y1, x0:x1] for x0, y0, x1, y1 in regions])
         kept: list[Detection] = []
-        for x0, y0, x1, y1 in regions or [(0, 0, w, h)]:
-            offset = np.array([x0, y0], np.float32)
-            found = self._detect_region(frame_bgr[y0:y1, x0:x1])
-            for det in sorted(found, key=lambda d: -d.score):
-                det = Detection(det.box + np.tile(offset, 2), det.keypoints + offset, det.score)
-                if len(kept) < wanted and not any(same_person(det.roi(), k.roi()) for k in kept):
-                    kept.append(det)
-        return kept
+        for (x0, y0, x1, y1), boxes in zip(regions, found):
+            offset = np.array([x0, y0, x0, y0], np.float32)
+            for pb in boxes:
+                box = pb.box + offset
+                if _cut_by_tile(box, (x0, y0, x1, y1), (w, h)):
+                    continue
+                if not any(overlaps(box, k.box) for k in kept):
+                    kept.append(Detection(box, pb.score))
+        return sorted(kept, key=lambda d: -d.score)
 
-    def _detect_region(self, image_bgr: np.ndarray) -> list[Detection]:
-        """Detections in one image (the frame or a tile), in its pixels."""
-        h, w = image_bgr.shape[:2]
-        scale = DETECTOR_SIZE / max(h, w)
-        nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
-        x0, y0 = (DETECTOR_SIZE - nw) // 2, (DETECTOR_SIZE - nh) // 2
-        canvas = np.zeros((DETECTOR_SIZE, DETECTOR_SIZE, 3), np.uint8)
-        canvas[y0:y0 + nh, x0:x0 + nw] = cv2.resize(image_bgr, (nw, nh), interpolation=cv2.INTER_AREA)
-        rgb = cv2.cvtColor(canvas, cv2.COLOR_BGR2RGB).astype(np.float32)
-        x = (rgb * np.float32(1 / 127.5) - np.float32(1.0))[None]
-        regressors, scores = self._detector_outputs(self.detector.run(None, {self._det_input: x}))
-        boxes, kps, conf = decode(regressors[0], scores[0], self.anchors, self.options.min_confidence)
-        boxes, kps, conf = nms(boxes, kps, conf, DecodeOptions().nms_iou, self.options.max_people, weighted=True)
-        # undo the letterbox: normalised detector input -> image pixels
-        offset = np.array([x0, y0], np.float32)
-        to_px = lambda p: (p * DETECTOR_SIZE - offset) / scale  # noqa: E731
-        return [
-            Detection(np.concatenate([to_px(b[:2]), to_px(b[2:])]), to_px(k), float(s))
-            for b, k, s in zip(boxes, kps, conf)
-        ]
-
-    @staticmethod
-    def _detector_outputs(outs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        regressors = next(o for o in outs if o.shape[-1] == 12)
-        scores = next(o for o in outs if o.shape[-1] == 1)
-        return regressors, scores
+    def _detect_regions(self, images_bgr: list[np.ndarray]) -> list[list[PersonBox]]:
+        """The detector on each image (one onnxruntime call for all)."""
+        return self.detector.detect(images_bgr)
 
     def landmarks(self, frame_bgr: np.ndarray, roi: Roi) -> tuple[np.ndarray, np.ndarray, float]:
         """Landmarks of the person in `roi`: xy float32[35, 2] in frame pixels (33 body + 2 auxiliary
         points that place the next crop), confidence float32[35], and the person's presence score."""
-        crop = warp_crop(frame_bgr, roi, LANDMARK_SIZE)
-        x = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB).astype(np.float32)[None] * np.float32(1 / 255.0)
-        outs = self.landmarker.run(None, {self._lmk_input: x})
-        raw = next(o for o in outs if o.shape[-1] == 195).reshape(39, 5)
-        flag = float(next(o for o in outs if o.shape[-1] == 1).reshape(-1)[0])
-        xy = to_frame(raw[:N_LANDMARKS + 2, :2], roi, LANDMARK_SIZE)
-        # visibility (is the joint seen) and presence (is it in the crop) are logits
-        conf = np.minimum(sigmoid(raw[:N_LANDMARKS + 2, 3]), sigmoid(raw[:N_LANDMARKS + 2, 4])).astype(np.float32)
-        return xy, conf, flag
+        return self.landmarks_many(frame_bgr, [roi])[0]
+
+    def landmarks_many(self, frame_bgr: np.ndarray, rois: list[Roi]) -> list[tuple[np.ndarray, np.ndarray, float]]:
+        """`landmarks` for several crops of one frame: one model call for all when BATCH_LANDMARKS."""
+        if not rois:
+            return []
+        crops = np.stack([warp_crop(frame_bgr, roi, LANDMARK_SIZE) for roi in rois])
+        x = crops[..., ::-1].astype(np.float32) * np.float32(1 / 255.0)  # BGR -> RGB, [0, 1]
+        if BATCH_LANDMARKS:
+            outs = [self.landmarker.run(None, {self._lmk_input: x})]
+        else:
+            outs = [self.landmarker.run(None, {self._lmk_input: x[i:i + 1]}) for i in range(len(rois))]
+        raw = np.concatenate([next(o for o in out if o.shape[-1] == 195) for out in outs]).reshape(-1, 39, 5)
+        flags = np.concatenate([next(o for o in out if o.shape[-1] == 1) for out in outs]).reshape(-1)
+        result = []
+        for roi, r, flag in zip(rois, raw, flags):
+            xy = to_frame(r[:N_LANDMARKS + 2, :2], roi, LANDMARK_SIZE)
+            # visibility (is the joint seen) and presence (is it in the crop) are logits
+            conf = np.minimum(sigmoid(r[:N_LANDMARKS + 2, 3]), sigmoid(r[:N_LANDMARKS + 2, 4])).astype(np.float32)
+            result.append((xy, conf, float(flag)))
+        return result
 
     # ------------------------------------------------------------------ tracking
 
@@ -252,13 +269,15 @@ class BlazePoseBackend:
         if frame_bgr.ndim != 3 or frame_bgr.shape[2] != 3 or frame_bgr.dtype != np.uint8:
             raise PoseError(f"blazepose needs a BGR uint8[H, W, 3] frame, got {frame_bgr.dtype}{list(frame_bgr.shape)}")
         state, t_s = self._state(stream, seq)
-        k = self.options.max_people
-        if len(state.tracks) < k:  # fast path: a full set of good tracks skips the detector
-            self._add_detections(state, self.detect(frame_bgr, self._regions_due(state, frame_bgr.shape)))
+        regions, whole = self._regions_due(state, frame_bgr.shape)
+        if regions:
+            detections = self.detect(frame_bgr, regions)
+            if whole:
+                self._check_support(state, detections)
+            self._add_detections(state, detections)
         h, w = frame_bgr.shape[:2]
         alive: list[Track] = []
-        for track in state.tracks:
-            xy, conf, presence = self.landmarks(frame_bgr, track.roi)
+        for track, (xy, conf, presence) in zip(state.tracks, self.landmarks_many(frame_bgr, [t.roi for t in state.tracks])):
             if presence < self.options.min_confidence:
                 continue
             body, aux = xy[:N_LANDMARKS], xy[N_LANDMARKS:]
@@ -271,38 +290,60 @@ class BlazePoseBackend:
                 body = track.landmark_filter(t_s, body, value_scale)
                 aux = track.roi_filter(t_s, aux, value_scale)
             track.keypoints = coco18_from_blazepose(body, conf[:N_LANDMARKS], (w, h))
+            track.box = _landmark_box(body, conf[:N_LANDMARKS], track.box)
             track.roi = roi_from_points(aux[0], aux[1])
             alive.append(track)
+        if REDETECT_ON_LOSS and len(alive) < len(state.tracks):
+            state.last_detected = -(10**9)  # someone was lost: search again next frame
         state.tracks = _drop_duplicates(alive)
         if not state.tracks:
             return People.empty()
         keypoints = np.stack([t.keypoints for t in state.tracks])
         return People(keypoints)
 
-    @staticmethod
-    def _regions_due(state: StreamState, shape: tuple[int, ...]) -> list[tuple[int, int, int, int]]:
-        """What to search this frame: the whole frame when nobody is tracked or every few frames,
-        and otherwise (or as well, when nobody is tracked) the next tile in turn."""
+    def _regions_due(self, state: StreamState, shape: tuple[int, ...]) -> tuple[list[tuple[int, int, int, int]], bool]:
+        """What to search this frame, and whether the whole frame is among it: the whole frame when
+        nobody is tracked, every DETECT_EVERY_FRAMES while fewer than max_people are, every
+        CONFIRM_EVERY_FRAMES otherwise; with it, while fewer than max_people are tracked, the next tile."""
         h, w = shape[:2]
-        regions = []
-        if not state.tracks or state.last_seq - state.last_detected >= DETECT_EVERY_FRAMES:
-            regions.append((0, 0, w, h))
-            state.last_detected = state.last_seq
+        full = len(state.tracks) >= self.options.max_people
+        every = CONFIRM_EVERY_FRAMES if full else DETECT_EVERY_FRAMES
+        if state.tracks and state.last_seq - state.last_detected < every:
+            return [], False
+        state.last_detected = state.last_seq
+        regions = [(0, 0, w, h)]
         tiles = tile_grid(w, h) if max(w, h) >= TILE_MIN_SIDE else []
-        if tiles and (not regions or not state.tracks):
+        if tiles and not full:
             regions.append(tiles[state.next_tile % len(tiles)])
             state.next_tile += 1
-        return regions
+        return regions, True
+
+    @staticmethod
+    def _check_support(state: StreamState, detections: list[Detection]) -> None:
+        """Count, per established track, the whole-frame searches in a row that found no box on it;
+        drop those past MAX_UNSUPPORTED (a skeleton the detector does not see is on an object)."""
+        kept = []
+        for track in state.tracks:
+            if any(overlaps(track.box, d.box) for d in detections):
+                track.unsupported = 0
+            else:
+                track.unsupported += 1
+            if track.unsupported < MAX_UNSUPPORTED:
+                kept.append(track)
+        state.tracks = kept
 
     def _add_detections(self, state: StreamState, detections: list[Detection]) -> None:
-        """New tracks for detections that match no tracked person, best first, up to max_people."""
+        """New tracks for detections of PERSON_MIN_SCORE that match no tracked person, best first,
+        up to max_people."""
         for det in detections:
             if len(state.tracks) >= self.options.max_people:
                 break
-            roi = det.roi()
-            if any(same_person(roi, t.roi) for t in state.tracks):
+            if det.score < PERSON_MIN_SCORE:
                 continue
-            state.tracks.append(Track(state.next_id, roi))
+            roi = det.roi()
+            if any(overlaps(det.box, t.box) or same_person(roi, t.roi) for t in state.tracks):
+                continue
+            state.tracks.append(Track(state.next_id, roi, det.box.copy()))
             state.next_id += 1
 
     def reset(self, stream: str | None = None) -> None:
@@ -322,6 +363,38 @@ class BlazePoseBackend:
     def close(self) -> None:
         self._streams.clear()
         self.detector = self.landmarker = None  # type: ignore[assignment]
+
+
+def overlaps(a: np.ndarray, b: np.ndarray) -> bool:
+    """Two boxes (x0, y0, x1, y1) hold one person: IoU above 0.3, or most of the smaller inside the larger."""
+    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
+    x1, y1 = min(a[2], b[2]), min(a[3], b[3])
+    inter = max(0.0, float(x1 - x0)) * max(0.0, float(y1 - y0))
+    area_a = float((a[2] - a[0]) * (a[3] - a[1]))
+    area_b = float((b[2] - b[0]) * (b[3] - b[1]))
+    if inter <= 0:
+        return False
+    return inter / (area_a + area_b - inter) > 0.3 or inter / max(min(area_a, area_b), 1e-6) > 0.7
+
+
+def _cut_by_tile(box: np.ndarray, tile: tuple[int, int, int, int], frame_size: tuple[int, int]) -> bool:
+    """The box touches an edge of the tile that is not an edge of the frame: the person goes on outside."""
+    x0, y0, x1, y1 = tile
+    w, h = frame_size
+    if (x0, y0, x1, y1) == (0, 0, w, h):
+        return False
+    margin = 2.0
+    return bool((x0 > 0 and box[0] <= x0 + margin) or (y0 > 0 and box[1] <= y0 + margin)
+                or (x1 < w and box[2] >= x1 - margin) or (y1 < h and box[3] >= y1 - margin))
+
+
+def _landmark_box(body: np.ndarray, confidence: np.ndarray, previous: np.ndarray) -> np.ndarray:
+    """float32[4] box around the confident body landmarks (the previous box when too few are seen)."""
+    seen = confidence > 0.5
+    if seen.sum() < 4:
+        return previous
+    pts = body[seen]
+    return np.concatenate([pts.min(axis=0), pts.max(axis=0)]).astype(np.float32)
 
 
 def same_person(a: Roi, b: Roi) -> bool:

@@ -1,4 +1,4 @@
-"""Reproduce models/pose/*.onnx from the pinned MediaPipe wheel, in one command.
+"""Reproduce models/pose/pose_landmark_full.onnx from the pinned MediaPipe wheel, in one command.
 
 Run it in a conversion venv outside the repo (tf2onnx imports TensorFlow even for
 --tflite, which the engine never needs at run time):
@@ -344,6 +344,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--images", type=Path, nargs="*", help="real photos for the TFLite check "
                     "(default: messi5.jpg, basketball1.png and a vtest.avi frame from tests/media.py)")
     ap.add_argument("--report", type=Path, help="write the check as JSON here")
+    ap.add_argument("--face-detector", action="store_true",
+                    help="also write pose_detection.onnx (BlazePose's own detector, which the engine no longer uses)")
     args = ap.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -356,7 +358,9 @@ def main(argv: list[str] | None = None) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "LICENSE.mediapipe").write_bytes(files["LICENSE"].read_bytes())
         onnxs = {
-            "pose_detection.onnx": args.out / "pose_detection.onnx",
+            # BlazePose's face-based detector is converted and checked, but the engine no longer ships
+            # it (pose/person_detector.py finds people): kept only with --face-detector.
+            "pose_detection.onnx": (args.out if args.face_detector else tmp) / "pose_detection.onnx",
             "pose_landmark_full.onnx": args.out / "pose_landmark_full.onnx",
         }
         print("detector outputs:", to_onnx(dense, onnxs["pose_detection.onnx"], None), flush=True)
