@@ -18,19 +18,25 @@ RUN if ! python3 -c "import ensurepip, venv" 2>/dev/null; then \
       && rm -rf /var/lib/apt/lists/*; \
     fi
 WORKDIR /src
-COPY pyproject.toml README.md ./
+# PIP_CERT: a CA bundle for pip where the build sees one only through a mount (scripts/container.sh);
+# empty elsewhere. Only the install steps see it; the final image has no pip at all.
+ARG PIP_CERT=
+# The README's install steps (scripts/setup.sh): python3 -m venv .venv, pip>=24, pip install the project;
+# not editable (-e), since the image keeps no source tree. The project's dependencies go first, in a
+# layer of their own read from pyproject.toml alone, so that a change to the code (or the README,
+# which pyproject names) rebuilds in seconds instead of downloading them again.
+COPY pyproject.toml ./
+RUN python3 -m venv /opt/engine/.venv \
+    && env ${PIP_CERT:+PIP_CERT=$PIP_CERT} /opt/engine/.venv/bin/python -m pip install --quiet --no-cache-dir --upgrade "pip>=24" \
+    && /opt/engine/.venv/bin/python -c "import tomllib; print('\\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > requirements.txt \
+    && env ${PIP_CERT:+PIP_CERT=$PIP_CERT} /opt/engine/.venv/bin/python -m pip install --quiet --no-cache-dir -r requirements.txt
+COPY README.md ./
 COPY engine engine
 COPY stages stages
 COPY pose pose
 COPY trainer trainer
-# PIP_CERT: a CA bundle for pip where the build sees one only through a mount (scripts/container.sh);
-# empty elsewhere. Only the install step sees it; the final image has no pip at all.
-ARG PIP_CERT=
-# The README's install steps (scripts/setup.sh): python3 -m venv .venv, pip>=24, pip install the project;
-# not editable (-e), since the image keeps no source tree. Then pip itself goes: no build tools at run time.
-RUN python3 -m venv /opt/engine/.venv \
-    && env ${PIP_CERT:+PIP_CERT=$PIP_CERT} /opt/engine/.venv/bin/python -m pip install --quiet --no-cache-dir --upgrade "pip>=24" \
-    && env ${PIP_CERT:+PIP_CERT=$PIP_CERT} /opt/engine/.venv/bin/python -m pip install --quiet --no-cache-dir . \
+# Then pip itself goes: no build tools at run time.
+RUN env ${PIP_CERT:+PIP_CERT=$PIP_CERT} /opt/engine/.venv/bin/python -m pip install --quiet --no-cache-dir . \
     && /opt/engine/.venv/bin/python -m pip uninstall --quiet --yes pip
 
 # ---- run: the base, Python, the environment, the shipped models; a non-root user ----
@@ -40,7 +46,7 @@ RUN if ! command -v python3 >/dev/null; then \
       && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3 >/dev/null \
       && rm -rf /var/lib/apt/lists/*; \
     fi \
-    && useradd --system --uid 10001 --user-group --home-dir /opt/engine --no-create-home --shell /usr/sbin/nologin engine
+    && useradd --uid 10001 --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin engine
 COPY --from=build /opt/engine/.venv /opt/engine/.venv
 # A non-editable install does not package models/: the classifiers, their cards and BlazePose
 # (models/pose/) are copied beside it and found through ENGINE_MODELS_DIR (engine/paths.py, pose/blazepose.py).

@@ -280,3 +280,17 @@ def test_the_autoscaler_scales_the_pose_workers_on_cpu(base: list[dict[str, Any]
     # utilization is relative to the request: without one the autoscaler cannot work
     assert container(find(base, "Deployment", "pose-worker"))["resources"]["requests"]["cpu"]
     assert find(base, "Deployment", "pipeline")["spec"]["replicas"] == 1
+
+
+def test_the_cut_worker_policy_selects_pose_workers_only(base: list[dict[str, Any]]) -> None:
+    """The README's procedure: the NetworkPolicy validates, and it drops every packet of a labelled pose worker."""
+    policy = yaml.safe_load((DEPLOY / "scenarios" / "cut-pose-worker.yaml").read_text())
+    kubernetes_validate.validate(policy, KUBERNETES, strict=True)
+    spec = policy["spec"]
+    assert sorted(spec["policyTypes"]) == ["Egress", "Ingress"] and "ingress" not in spec and "egress" not in spec
+    selector = spec["podSelector"]["matchLabels"]
+    for name, selected in (("pose-worker", True), ("pipeline", False)):
+        labels = {**find(base, "Deployment", name)["spec"]["template"]["metadata"]["labels"], "har-engine/cut": "true"}
+        assert (selector.items() <= labels.items()) == selected
+    readme = (REPO / "README.md").read_text()
+    assert "kubectl -n har-lobby apply -f deploy/scenarios/cut-pose-worker.yaml" in readme
