@@ -28,18 +28,26 @@ The default --max-people is the engine's own default (`engine run`), so the figu
 user gets without flags. Timings are not measured here: see benchmarks/pose_speed.py.
 `--draw DIR` writes every scored frame with the boxes and skeletons, to check a figure by eye.
 
-Measured (blazepose with the MediaPipe detector, main at 159c12c; the figures do not depend on
-the machine's load). vtest.avi: 21 frames, 112 people counted (90 neither cut nor occluded).
+Measured (the figures do not depend on the machine's load). vtest.avi: 21 annotated frames,
+112 people counted, 90 of them neither cut by the edge nor occluded; photos: 1 and 2 people.
 
-    python benchmarks/people_recall.py                   # max_people 1 (the engine's default), chunks
-      vtest.avi        recall 0.18 (20/112), 0 false skeletons, 1 id switch
-      messi5.jpg       recall 1.00 (1/1),    0 false
-      basketball1.png  recall 0.50 (1/2),    0 false (the man facing away, cut by the edge, missed)
-    python benchmarks/people_recall.py --live            # vtest 0.19 (21/112), 0 false, 0 switches
-    python benchmarks/people_recall.py --max-people 8    # vtest 0.38 (42/112), 3 false, 2 switches
-    python benchmarks/people_recall.py --max-people 8 --live
-      vtest.avi        recall 0.45 (50/112), 4 false skeletons (a jacket lying on the grass), 3 id switches
-    (the photos come out the same in every run)
+    python benchmarks/people_recall.py [--max-people 8] [--live]
+
+                                   vtest recall   (no flag)   false   id switches   messi   basketball
+    MediaPipe's face-based detector (main at 159c12c):
+      max_people 1 (the default)   0.18 (20/112)  0.19        0       1             1/1     1/2
+      max_people 1, --live         0.19 (21/112)  0.21        0       0             1/1     1/2
+      max_people 8                 0.38 (42/112)  0.43        3       2             1/1     1/2
+      max_people 8, --live         0.45 (50/112)  0.53        4       3             1/1     1/2
+    face-free person detector (main at 9126989, acaba65):
+      max_people 1 (the default)   0.18 (20/112)  0.22        0       0             1/1     1/2
+      max_people 1, --live         0.19 (21/112)  0.22        0       0             1/1     1/2
+      max_people 8                 0.79 (88/112)  0.91        0       6             1/1     2/2
+      max_people 8, --live         0.78 (87/112)  0.92        0       5             1/1     2/2
+
+No photo ever had a false skeleton. The old detector's false skeletons were a jacket lying on the
+grass; the id switches are among the three men standing at the sign (one behind it), the people
+missed mostly the man half hidden by the sign and the two walking side by side.
 """
 from __future__ import annotations
 

@@ -174,27 +174,33 @@ def test_a_swapped_track_id_is_a_switch_and_an_unmatched_frame_is_not():
 # ------------------------------------------------------------------ a short real run
 
 
-def test_engine_path_on_the_first_annotated_vtest_frames_and_the_photos(annotations, vtest_path: Path,
-                                                                       messi_path: Path, basketball_path: Path):
-    """The real backend and tracker over frames 0-20 of vtest (5 annotated) and the photos.
+# The most people in one annotated vtest frame is 7: with the engine's default of one person per
+# frame no backend can reach the goal on a scene of several people, so the goal is checked with 8.
+GOAL_MAX_PEOPLE = 8
+# The first 2 s of the annotated stretch (5 annotated frames, 21 decoded): small enough for CI.
+GOAL_FRAMES = [0, 5, 10, 15, 20]
 
-    What holds with the current detector: the footballer is found, and no skeleton appears where
-    nobody is. The issue's goal (recall >= 0.8 on vtest) is not asserted here until a backend on
-    main reaches it (see benchmarks/people_recall.py for the figures)."""
-    engine = pr.EnginePath("blazepose", max_people=4, chunk=pr.engine_chunk_frames())  # as engine run deals a file
+
+def test_issue_goals_on_the_first_annotated_vtest_frames_and_the_photos(annotations, vtest_path: Path,
+                                                                        messi_path: Path, basketball_path: Path):
+    """Issue 14's goals through the engine's path (chunks as engine run deals a file): at least 80% of
+    the people at least 60 px tall found, and no false skeleton, on vtest's first annotated frames
+    and on each photo. The whole 10 s stretch is measured by benchmarks/people_recall.py."""
+    engine = pr.EnginePath("blazepose", max_people=GOAL_MAX_PEOPLE, chunk=pr.engine_chunk_frames())
     try:
         clip = pr.measure_scene(annotations.scene("vtest.avi"), vtest_path, engine, annotations.min_height_px,
-                                frames=[0, 5, 10, 15, 20])
+                                frames=GOAL_FRAMES)
         messi = pr.measure_scene(annotations.scene("messi5.jpg"), messi_path, engine, annotations.min_height_px)
         court = pr.measure_scene(annotations.scene("basketball1.png"), basketball_path, engine,
                                  annotations.min_height_px)
     finally:
         engine.close()
     assert clip.frames_annotated == 5 and clip.visible == 19
-    assert 0 < clip.found <= clip.visible and clip.false_skeletons == 0
-    assert clip.id_switches is not None and clip.id_switches >= 0
-    assert (messi.visible, messi.found, messi.false_skeletons) == (1, 1, 0)
-    assert court.visible == 2 and court.found >= 1 and court.false_skeletons == 0
+    for report in (clip, messi, court):
+        assert report.recall >= 0.8, report
+        assert report.false_skeletons == 0, report
+    assert (messi.visible, court.visible) == (1, 2)
+    assert clip.id_switches == 0, clip.switches_by_person  # 3 to 5 people apart, walking: ids hold
 
 
 def test_benchmark_prints_a_table_and_writes_json(tmp_path: Path, messi_path: Path):
