@@ -1,8 +1,9 @@
-"""BlazePose detector post-processing: SSD anchors, box and keypoint decoding, NMS.
+"""SSD anchors, as MediaPipe's SsdAnchorsCalculator makes them, and box IoU.
 
-The constants are those of MediaPipe's pose detection graph for pose_detection.tflite
-(mediapipe/modules/pose_detection/pose_detection_cpu.pbtxt, 0.10.14): its anchors are
-not stored in the model, so they are generated here the way SsdAnchorsCalculator does.
+Anchors are not stored in MediaPipe's detector models: they are generated from the graph's
+options. The defaults are those of BlazePose's own pose detector
+(mediapipe/modules/pose_detection/pose_detection_cpu.pbtxt, 0.10.14), which the engine no
+longer ships; pose.person_detector gives the Objectron SSD's.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import numpy as np
 
 @dataclass(frozen=True)
 class AnchorOptions:
-    """SsdAnchorsCalculatorOptions of the pose detector."""
+    """SsdAnchorsCalculatorOptions (defaults: BlazePose's pose detector)."""
 
     input_size: int = 224
     num_layers: int = 5
@@ -27,16 +28,6 @@ class AnchorOptions:
     fixed_anchor_size: bool = True
     # TF Object Detection API SSDs: the first layer has 3 anchors only, (0.1, 1:1), (min_scale, 2:1), (min_scale, 1:2)
     reduce_boxes_in_lowest_layer: bool = False
-
-
-@dataclass(frozen=True)
-class DecodeOptions:
-    """TensorsToDetectionsCalculatorOptions of the pose detector (reverse_output_order: x first)."""
-
-    num_keypoints: int = 4
-    scale: float = 224.0  # x_scale = y_scale = w_scale = h_scale
-    score_clip: float = 100.0
-    nms_iou: float = 0.3
 
 
 def _scale(opts: AnchorOptions, layer: int) -> float:
@@ -81,30 +72,6 @@ def ssd_anchors(opts: AnchorOptions = AnchorOptions()) -> np.ndarray:
     return np.concatenate(groups).astype(np.float32)
 
 
-def decode(
-    regressors: np.ndarray, raw_scores: np.ndarray, anchors: np.ndarray, min_score: float,
-    opts: DecodeOptions = DecodeOptions(),
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Detections above `min_score`, in the detector's normalised input space.
-
-    regressors float32[N, 4 + 2K], raw_scores float32[N] (logits) ->
-    boxes float32[D, 4] (x0, y0, x1, y1), keypoints float32[D, K, 2], scores float32[D].
-    """
-    clipped = np.clip(raw_scores.reshape(-1).astype(np.float64), -opts.score_clip, opts.score_clip)
-    scores = 1.0 / (1.0 + np.exp(-clipped))
-    keep = np.flatnonzero(scores >= min_score)
-    reg = regressors.reshape(len(anchors), -1)[keep].astype(np.float32)
-    anc = anchors[keep]
-    cx = reg[:, 0] / opts.scale * anc[:, 2] + anc[:, 0]
-    cy = reg[:, 1] / opts.scale * anc[:, 3] + anc[:, 1]
-    w = reg[:, 2] / opts.scale * anc[:, 2]
-    h = reg[:, 3] / opts.scale * anc[:, 3]
-    boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
-    kp = reg[:, 4:4 + 2 * opts.num_keypoints].reshape(-1, opts.num_keypoints, 2)
-    kp = kp / opts.scale * anc[:, None, 2:4] + anc[:, None, 0:2]
-    return boxes.astype(np.float32), kp.astype(np.float32), scores[keep].astype(np.float32)
-
-
 def iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     """IoU of one x0, y0, x1, y1 box with each row of float[M, 4]."""
     x0 = np.maximum(box[0], boxes[:, 0])
@@ -115,34 +82,3 @@ def iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     area = (box[2] - box[0]) * (box[3] - box[1])
     areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     return inter / np.maximum(area + areas - inter, 1e-12)
-
-
-def nms(
-    boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, iou_threshold: float,
-    max_out: int, weighted: bool = True,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Non-maximum suppression, best first.
-
-    Weighted (MediaPipe's choice for this detector): each kept detection is the
-    score-weighted mean of the boxes and keypoints it suppresses, which steadies the box
-    between frames; its score stays the best one. Plain: the best one as it is.
-    """
-    order = np.argsort(-scores, kind="stable")
-    out_b, out_k, out_s = [], [], []
-    while len(order) and len(out_s) < max_out:
-        overlap = iou(boxes[order[0]], boxes[order])
-        group = order[overlap > iou_threshold]
-        group = group if len(group) else order[:1]
-        if weighted:
-            w = scores[group][:, None]
-            out_b.append((boxes[group] * w).sum(0) / w.sum())
-            out_k.append((keypoints[group] * w[:, :, None]).sum(0) / w.sum())
-        else:
-            out_b.append(boxes[order[0]])
-            out_k.append(keypoints[order[0]])
-        out_s.append(scores[order[0]])
-        order = order[overlap <= iou_threshold]
-    k = keypoints.shape[1] if keypoints.ndim == 3 else 0
-    if not out_s:
-        return np.zeros((0, 4), np.float32), np.zeros((0, k, 2), np.float32), np.zeros((0,), np.float32)
-    return (np.asarray(out_b, np.float32), np.asarray(out_k, np.float32), np.asarray(out_s, np.float32))
