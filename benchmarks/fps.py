@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import subprocess
@@ -335,13 +336,18 @@ def crowd_run(frames: list[np.ndarray], people: int, plan: CrowdPlan) -> dict:
         summary_path = Path(tmp) / "summary.json"
         cmd = [sys.executable, "-m", "engine.framework.cli", "run", "--source", server.url, "--pose", "blazepose",
                "--max-people", str(people), "--pose-workers", str(plan.workers), "--model", plan.model,
-               "--duration", str(plan.seconds), "--quiet", "--summary", str(summary_path), "--publish", labels_endpoint]
+               "--duration", str(plan.seconds), "--quiet", "--summary", str(summary_path), "--publish", labels_endpoint,
+               "--metrics", str(metrics_port := free_port())]
         load_before = os.getloadavg()[0]
         engine = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
         served: list[tuple[float, int]] = []  # (time, frames the camera had sent) while frames flow
+        cpu: list[CpuSample] = []
         while engine.poll() is None:
+            now = time.monotonic()
             if server.frames_sent:
-                served.append((time.monotonic(), server.frames_sent))
+                served.append((now, server.frames_sent))
+            if not cpu or now - cpu[-1].t >= 1.0:
+                cpu.append(_cpu_sample(engine.pid, metrics_port, now))
             time.sleep(0.1)
         _, err = engine.communicate()
         time.sleep(0.2)
@@ -363,7 +369,82 @@ def crowd_run(frames: list[np.ndarray], people: int, plan: CrowdPlan) -> dict:
         "dropped": summary["dropped"], "lost": summary["lost"], "per_stage": stages,
         # the machine is shared: its 1-minute load average before and after, to read the figures by
         "load_avg": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+        **_cpu_cost([c for c in cpu if times and c.t >= times[0] + CPU_SETTLE_S], people),
     }
+
+
+# CPU per frame is taken this long after the first label: every stage has loaded its model by then.
+CPU_SETTLE_S = 2.0
+
+
+@dataclass
+class CpuSample:
+    """At monotonic time `t`: frames classify had handled, CPU seconds of the pose workers and of the
+    whole engine (supervisor and every stage; user + system, from /proc)."""
+
+    t: float
+    frames: float
+    pose_cpu_s: float
+    all_cpu_s: float
+
+
+def _cpu_sample(root_pid: int, metrics_port: int, now: float) -> CpuSample:
+    """CPU time of the engine's process tree and classify's frame count (its /metrics), at one moment.
+
+    CPU time, unlike fps and latency, hardly depends on what else the machine runs: it says what the
+    same work would cost on an idle machine."""
+    tick = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, tuple[int, float]] = {}  # pid -> (parent pid, CPU seconds)
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+    tree, grew = {root_pid}, True
+    while grew:
+        more = {pid for pid, (ppid, _) in stats.items() if ppid in tree} - tree
+        tree |= more
+        grew = bool(more)
+    pose = 0.0
+    for pid in tree:
+        try:
+            if b"stages.pose" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                pose += stats[pid][1]
+        except (OSError, KeyError):
+            continue
+    return CpuSample(now, _classify_frames(metrics_port), pose, sum(stats[pid][1] for pid in tree if pid in stats))
+
+
+def _classify_frames(port: int) -> float:
+    """har_engine_frames_total of the classify stage from the engine's /metrics; nan until it answers."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1.0) as response:
+            text = response.read().decode()
+    except OSError:
+        return float("nan")
+    for line in text.splitlines():
+        if line.startswith("har_engine_frames_total{") and 'stage="classify"' in line:
+            return float(line.rsplit(" ", 1)[1])
+    return float("nan")
+
+
+def _cpu_cost(samples: list[CpuSample], people: int) -> dict:
+    """CPU milliseconds per frame (pose workers, whole engine) over the steady part of a run, and the
+    frame rate that cost allows on an idle machine with this many cores: an upper bound, as if every
+    core were kept busy."""
+    samples = [c for c in samples if math.isfinite(c.frames)]
+    if len(samples) < 2 or samples[-1].frames <= samples[0].frames:
+        return {"cpu_ms_per_frame": None, "idle_fps_bound": None}
+    frames = samples[-1].frames - samples[0].frames
+    pose_ms = 1e3 * (samples[-1].pose_cpu_s - samples[0].pose_cpu_s) / frames
+    all_ms = 1e3 * (samples[-1].all_cpu_s - samples[0].all_cpu_s) / frames
+    cores = os.cpu_count() or 1
+    return {"cpu_ms_per_frame": {"pose": pose_ms, "pose_per_person": pose_ms / people, "all": all_ms},
+            "idle_fps_bound": min(CROWD_SERVED_FPS, 1e3 * cores / all_ms) if all_ms > 0 else None}
 
 
 def _rate(times: list[float], counts: list[int]) -> float:
@@ -443,16 +524,20 @@ def crowd_table(out: dict) -> str:
     lines = [f"machine: {m['cores']} cores, {m['cpu']}; {out['scene']}; pose {out['pose']} x{out['pose_workers']} workers, "
              f"model {out['model']}, {out['seconds']:g} s per run", "",
              f"{'people':>6}{'served':>8}{'pose':>7}{'classify':>9}{'labels/s':>9}{'tracks':>7}{'at once':>8}"
-             f"{'p50 ms':>8}{'p95 ms':>8}{'dropped':>8}{'lost':>5}{'load':>10}  {'goal':<27}{'MediaPipe fps (found)':>22}"]
+             f"{'p50 ms':>8}{'p95 ms':>8}{'dropped':>8}{'lost':>5}{'load':>10}{'CPU ms/frame':>13}{'idle bound':>11}"
+             f"  {'goal':<27}{'MediaPipe fps (found)':>22}"]
     for r in out["rows"]:
         lat, mp, goal = r["latency_ms"] or {}, r["mediapipe"], r["goal"]
         goal_text = "-" if goal is None else (("met " if goal["met"] else "MISS ") + f">= {goal['fps_at_least']:g} fps"
                                               + (f", p95 < {goal['p95_ms_below']:g}" if goal["p95_ms_below"] else ""))
         load_text = "{:.1f}-{:.1f}".format(*r["load_avg"])
+        cost = r["cpu_ms_per_frame"]
+        cost_text = "-" if cost is None else f"{cost['all']:.0f} ({cost['pose_per_person']:.0f}/p)"
+        bound_text = "-" if r["idle_fps_bound"] is None else f"{r['idle_fps_bound']:.1f}"
         mp_text = "not installed" if mp is None else f"{mp['fps']:.1f} (1 of {r['people']}, {100 * mp['found_share']:.0f}%)"
         lines.append(f"{r['people']:>6}{r['served_fps']:8.1f}{r['pose_fps']:7.1f}{r['classify_fps']:9.1f}{r['labels_per_s']:9.1f}"
                      f"{r['tracks_seen']:>7}{r['tracks_at_once']:8.1f}{lat.get('p50', float('nan')):8.0f}{lat.get('p95', float('nan')):8.0f}"
-                     f"{r['dropped']:>8}{r['lost']:>5}{load_text:>10}  {goal_text:<27}{mp_text:>22}")
+                     f"{r['dropped']:>8}{r['lost']:>5}{load_text:>10}{cost_text:>13}{bound_text:>11}  {goal_text:<27}{mp_text:>22}")
     return "\n".join(lines)
 
 
