@@ -4,10 +4,11 @@ Per frame and stream: a person detector (pose.person_detector: an SSD trained on
 Images, which needs no face) searches the whole frame every DETECT_EVERY_FRAMES frames
 while fewer than `max_people` are tracked (and on the frame after a track is lost), with,
 in the same onnxruntime call, one of the overlapping tiles in turn for people too small
-to be seen whole. Each person is cropped upright (pose.roi), the landmark model gives 33
-landmarks in the crop, and those landmarks place the next frame's crop, so a tracked
-person costs one landmark crop per frame (all of a frame's people in one batched call
-where BATCH_LANDMARKS says so). Two gates keep skeletons off objects: a new person needs
+to be seen whole. Each person is cropped upright (pose.roi; a new box that is not clearly
+standing is also tried turned a quarter either way, for people lying down), the landmark
+model gives 33 landmarks in the crop, and those landmarks place the next frame's crop, so
+a tracked person costs one landmark crop per frame (all of a frame's people in one
+batched call where BATCH_LANDMARKS says so). Two gates keep skeletons off objects: a new person needs
 a detector score of PERSON_MIN_SCORE and landmarks that confirm the box; every track needs
 the landmark model's presence score of `min_confidence` each frame, and a detector box on
 it in one of MAX_UNSUPPORTED whole-frame searches in a row (with `max_people` tracked the
@@ -57,6 +58,10 @@ MAX_UNSUPPORTED = 2
 # BlazePose's own crops are about 1.25 body heights; on the annotated vtest.avi frames 1.2 found
 # the most people (1.1: 77%, 1.2: 79%, 1.3: 74%, 1.45: 75%; benchmarks/people_recall.py).
 BOX_TO_ROI = 1.2
+# A new person's box wider than this times its height (not clearly standing: a pedestrian's box is
+# about 0.4) is also cropped turned by a quarter either way (three landmark calls instead of one, for
+# new people only): messi5.jpg turned either way is found so, and missed upright-only.
+LYING_ASPECT = 0.6
 # People far from the camera are small in a whole-frame 300x300 input. While fewer than
 # max_people are tracked, overlapping tiles of TILE_FRACTION of the frame's long side are
 # searched as well, one tile per search in turn, in the same call as the whole frame.
@@ -277,12 +282,15 @@ class BlazePoseBackend:
             self._add_detections(state, detections)
         h, w = frame_bgr.shape[:2]
         alive: list[Track] = []
-        for track, (xy, conf, presence) in zip(state.tracks, self.landmarks_many(frame_bgr, [t.roi for t in state.tracks])):
+        for track, found in zip(state.tracks, self.landmarks_many(frame_bgr, [t.roi for t in state.tracks])):
+            if track.keypoints is None:  # a new detection: its landmarks must confirm it
+                found = self._confirm_new(frame_bgr, track, found)
+                if found is None:
+                    continue
+            xy, conf, presence = found
             if presence < self.options.min_confidence:
                 continue
             body, aux = xy[:N_LANDMARKS], xy[N_LANDMARKS:]
-            if track.keypoints is None and not agrees(track.roi, roi_from_points(aux[0], aux[1])):
-                continue  # a new detection whose landmarks place the person elsewhere: a false hit
             track.presence = presence
             if self.options.smoothing:
                 span = body.max(axis=0) - body.min(axis=0)
@@ -300,6 +308,25 @@ class BlazePoseBackend:
             return People.empty()
         keypoints = np.stack([t.keypoints for t in state.tracks])
         return People(keypoints)
+
+    def _confirm_new(
+        self, frame_bgr: np.ndarray, track: Track, found: tuple[np.ndarray, np.ndarray, float],
+    ) -> tuple[np.ndarray, np.ndarray, float] | None:
+        """The landmarks of a new track if they confirm its box (present, and placing the person where
+        the box is), else None. The landmark model wants the person upright in the crop: a box that is
+        not clearly taller than wide (someone lying, sitting, bending) is also tried turned a quarter
+        either way, and the crop with the highest presence wins."""
+        x0, y0, x1, y1 = track.box
+        turns = [0.0] + ([math.pi / 2, -math.pi / 2] if x1 - x0 > LYING_ASPECT * (y1 - y0) else [])
+        rois = [Roi(track.roi.cx, track.roi.cy, track.roi.size, turn) for turn in turns]
+        tried = [found] + self.landmarks_many(frame_bgr, rois[1:])
+        best = None
+        for roi, (xy, conf, presence) in zip(rois, tried):
+            if presence < self.options.min_confidence or (best is not None and presence <= best[2]):
+                continue
+            if agrees(roi, roi_from_points(xy[N_LANDMARKS], xy[N_LANDMARKS + 1])):
+                best = (xy, conf, presence)
+        return best
 
     def _regions_due(self, state: StreamState, shape: tuple[int, ...]) -> tuple[list[tuple[int, int, int, int]], bool]:
         """What to search this frame, and whether the whole frame is among it: the whole frame when

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 import pytest
 
+from pose import coco
 from pose.anchors import ssd_anchors
 from pose.base import PoseOptions
 from pose.blazepose import (
@@ -104,6 +105,24 @@ def test_messi_and_no_skeleton_in_the_crowd(backend, messi_path):
     boxes = [p["box"] for p in photo("messi5.jpg")["people"]]
     assert len(people) >= 1 and on_person(people.keypoints[0], boxes[0])
     assert all(any(on_person(s, b) for b in boxes) for s in people.keypoints)  # nobody in the stands
+
+
+@pytest.mark.parametrize("turn", [cv2.ROTATE_90_CLOCKWISE, cv2.ROTATE_90_COUNTERCLOCKWISE])
+def test_a_person_lying_down_is_found_head_first(backend, messi_path, turn):
+    """messi5.jpg turned a quarter: the person lies across the picture. The landmark model wants
+    people upright in its crop, so a new box that is not clearly standing is also tried turned."""
+    image = cv2.rotate(cv2.imread(str(messi_path)), turn)
+    for seq in range(3):
+        people = backend.estimate(image, f"lying{turn}", seq)
+        assert len(people) == 1
+    kp = people.keypoints[0]
+    assert (kp[:, 2] > 0.5).sum() >= 14
+    head_x = kp[coco.NOSE, 0]
+    ankles_x = kp[[coco.R_ANKLE, coco.L_ANKLE], 0].mean()
+    if turn == cv2.ROTATE_90_CLOCKWISE:  # his head was at the top: now on the right
+        assert head_x > ankles_x + 100
+    else:
+        assert head_x < ankles_x - 100
 
 
 def test_vtest_pedestrians_found_and_no_false_skeletons(vtest_path):
