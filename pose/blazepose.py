@@ -274,11 +274,10 @@ class BlazePoseBackend:
         if frame_bgr.ndim != 3 or frame_bgr.shape[2] != 3 or frame_bgr.dtype != np.uint8:
             raise PoseError(f"blazepose needs a BGR uint8[H, W, 3] frame, got {frame_bgr.dtype}{list(frame_bgr.shape)}")
         state, t_s = self._state(stream, seq)
-        regions, whole = self._regions_due(state, frame_bgr.shape)
+        regions = self._regions_due(state, frame_bgr.shape)
         if regions:
             detections = self.detect(frame_bgr, regions)
-            if whole:
-                self._check_support(state, detections)
+            self._check_support(state, detections)
             self._add_detections(state, detections)
         h, w = frame_bgr.shape[:2]
         alive: list[Track] = []
@@ -328,22 +327,22 @@ class BlazePoseBackend:
                 best = (xy, conf, presence)
         return best
 
-    def _regions_due(self, state: StreamState, shape: tuple[int, ...]) -> tuple[list[tuple[int, int, int, int]], bool]:
-        """What to search this frame, and whether the whole frame is among it: the whole frame when
-        nobody is tracked, every DETECT_EVERY_FRAMES while fewer than max_people are, every
+    def _regions_due(self, state: StreamState, shape: tuple[int, ...]) -> list[tuple[int, int, int, int]]:
+        """What to search this frame (nothing, or the whole frame first): the whole frame when nobody
+        is tracked, every DETECT_EVERY_FRAMES while fewer than max_people are, every
         CONFIRM_EVERY_FRAMES otherwise; with it, while fewer than max_people are tracked, the next tile."""
         h, w = shape[:2]
         full = len(state.tracks) >= self.options.max_people
         every = CONFIRM_EVERY_FRAMES if full else DETECT_EVERY_FRAMES
         if state.tracks and state.last_seq - state.last_detected < every:
-            return [], False
+            return []
         state.last_detected = state.last_seq
         regions = [(0, 0, w, h)]
         tiles = tile_grid(w, h) if max(w, h) >= TILE_MIN_SIDE else []
         if tiles and not full:
             regions.append(tiles[state.next_tile % len(tiles)])
             state.next_tile += 1
-        return regions, True
+        return regions
 
     @staticmethod
     def _check_support(state: StreamState, detections: list[Detection]) -> None:
