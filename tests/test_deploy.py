@@ -13,9 +13,13 @@ import base64
 import importlib.util
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import tomllib
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,13 +27,15 @@ from urllib.parse import urlsplit
 import kubernetes_validate
 import pytest
 import yaml
+import zmq
 
 from engine.framework.commands import run as run_command
 from engine.framework.config import RunOptions, build_options, load_config
 from engine.framework.options import given, parse_options
-from engine.framework.schema import DEFAULT_PUBLISH
-from engine.framework.security import generate_keys, load_keys
+from engine.framework.schema import DEFAULT_PUBLISH, LABELS_TOPIC, decode_label
+from engine.framework.security import generate_keys, load_keys, secure_client
 from engine.framework.stage_options import PoseStageOptions
+from pipeline_helpers import engine_cmd, free_port
 
 REPO = Path(__file__).resolve().parents[1]
 DEPLOY = REPO / "deploy"
@@ -294,3 +300,86 @@ def test_the_cut_worker_policy_selects_pose_workers_only(base: list[dict[str, An
         assert (selector.items() <= labels.items()) == selected
     readme = (REPO / "README.md").read_text()
     assert "kubectl -n har-lobby apply -f deploy/scenarios/cut-pose-worker.yaml" in readme
+
+
+def materialize_keys(deployment: dict[str, Any], secret: dict[str, Any], folder: Path) -> Path:
+    """The key folder a pod sees: the Secret's data laid out by the Deployment's volume items."""
+    pod = deployment["spec"]["template"]["spec"]
+    volume = next(v for v in pod["volumes"] if v["name"] == "keys")["secret"]
+    for item in volume["items"]:
+        target = folder / item["path"]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(base64.b64decode(secret["data"][item["key"]]))
+    return folder
+
+
+def http_status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return 0
+
+
+def test_the_pods_command_lines_run_together(base: list[dict[str, Any]], site: list[dict[str, Any]], tmp_path: Path) -> None:
+    """The base's pipeline and pose worker, started here with their manifests' own arguments, config and key
+    folders (Service names become 127.0.0.1, ports free ones, mount paths temporary folders): both turn
+    ready, labels reach a CURVE subscriber, and SIGTERM (how Kubernetes stops a pod) ends both cleanly."""
+    pipeline, worker = find(base, "Deployment", "pipeline"), find(base, "Deployment", "pose-worker")
+    secret = find(site, "Secret", "curve-keys-", "har-dock")
+    config = tmp_path / "engine.toml"
+    config.write_text(find(base, "ConfigMap", "engine-config-")["data"]["engine.toml"])
+    ports = {p["containerPort"]: free_port() for p in container(pipeline)["ports"]}
+    worker_metrics = free_port()
+
+    def localize(args: list[str], keys: Path, metrics: int) -> list[str]:
+        out = []
+        for arg in args:
+            arg = arg.replace("/etc/har-engine/engine.toml", str(config)).replace("/etc/har-engine/keys", str(keys))
+            arg = re.sub(r"tcp://(frames|poses):", "tcp://127.0.0.1:", arg)
+            arg = re.sub(r":(\d+)$", lambda m: f":{metrics if m[1] == '9100' else ports.get(int(m[1]), m[1])}", arg)
+            out.append(arg)
+        return out
+
+    pipeline_keys = materialize_keys(pipeline, secret, tmp_path / "pipeline-keys")
+    worker_keys = materialize_keys(worker, secret, tmp_path / "worker-keys")
+    pipeline_args = localize(container(pipeline)["args"], pipeline_keys, ports[9100])
+    worker_args = localize(container(worker)["args"], worker_keys, worker_metrics)
+    ctx = zmq.Context()
+    sub = ctx.socket(zmq.SUB)
+    labels_endpoint = f"tcp://127.0.0.1:{ports[5560]}"
+    secure_client(sub, labels_endpoint, load_keys(worker_keys))
+    sub.setsockopt(zmq.SUBSCRIBE, LABELS_TOPIC)
+    sub.connect(labels_endpoint)
+    procs = [subprocess.Popen(engine_cmd(*args), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for args in (pipeline_args, worker_args)]
+    try:
+        labels: list[dict[str, Any]] = []
+        deadline = time.monotonic() + 60
+        while len(labels) < 5 and time.monotonic() < deadline and all(p.poll() is None for p in procs):
+            if sub.poll(200):
+                labels.append(decode_label(sub.recv_multipart()))
+        ready = [http_status(f"http://127.0.0.1:{port}/readyz") for port in (ports[9100], worker_metrics)]
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{ports[9100]}/metrics", timeout=5).read().decode()
+        procs[0].send_signal(signal.SIGTERM)
+        codes = [procs[0].wait(timeout=60)]
+        try:
+            codes.append(procs[1].wait(timeout=30))  # the worker ends with the engine's goodbye
+        except subprocess.TimeoutExpired:
+            codes.append(None)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+        errs = [p.communicate()[1] for p in procs]
+        sub.close(linger=0)
+        ctx.term()
+    assert len(labels) >= 5, f"labels: {len(labels)}\npipeline: {errs[0][-2000:]}\nworker: {errs[1][-2000:]}"
+    assert {label["stream"] for label in labels} == {"synthetic:"}
+    assert ready == [200, 200]
+    counted = re.search(r"^har_engine_labels_total (\S+)$", metrics, re.M)
+    assert counted and float(counted[1]) >= 1, "the supervisor counts the labels it publishes over tcp with CURVE"
+    assert codes == [0, 0], f"pipeline: {errs[0][-2000:]}\nworker: {errs[1][-2000:]}"
+    assert "the engine ended; exiting" in errs[1]
