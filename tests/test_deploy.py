@@ -141,9 +141,20 @@ def test_the_validator_refuses_what_a_cluster_would() -> None:
         kubernetes_validate.validate(deployment, KUBERNETES, strict=True)
 
 
-@pytest.mark.skipif(shutil.which("kubectl") is None, reason="no kubectl here: deploy/render.py is checked against it where there is one")
+def kubectl_kustomize_major() -> int:
+    """The major version of kustomize inside kubectl (`Kustomize Version: v5.5.0`), 0 without kubectl."""
+    if shutil.which("kubectl") is None:
+        return 0
+    result = subprocess.run(["kubectl", "version", "--client"], capture_output=True, text=True, timeout=60)
+    found = re.search(r"Kustomize Version: v(\d+)", result.stdout)
+    return int(found[1]) if found else 0
+
+
 @pytest.mark.parametrize("folder", ["base", "overlays/example"])
 def test_render_prints_what_kubectl_kustomize_prints(deploy_copy: Path, folder: str) -> None:
+    if kubectl_kustomize_major() < 5:
+        pytest.skip("no kubectl with kustomize 5 here (Debian's kubectl 1.20 has kustomize 2, without `labels`): "
+                    "deploy/render.py is checked against it where there is one")
     result = subprocess.run(["kubectl", "kustomize", str(deploy_copy / folder)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert list(yaml.safe_load_all(result.stdout)) == render(deploy_copy / folder)
