@@ -342,12 +342,13 @@ def crowd_run(frames: list[np.ndarray], people: int, plan: CrowdPlan) -> dict:
         engine = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
         served: list[tuple[float, int]] = []  # (time, frames the camera had sent) while frames flow
         cpu: list[CpuSample] = []
+        meter = CpuMeter(engine.pid)
         while engine.poll() is None:
             now = time.monotonic()
             if server.frames_sent:
                 served.append((now, server.frames_sent))
             if not cpu or now - cpu[-1].t >= 1.0:
-                cpu.append(_cpu_sample(engine.pid, metrics_port, now))
+                cpu.append(meter.sample(now, _classify_frames(metrics_port)))
             time.sleep(0.1)
         _, err = engine.communicate()
         time.sleep(0.2)
@@ -388,33 +389,42 @@ class CpuSample:
     all_cpu_s: float
 
 
-def _cpu_sample(root_pid: int, metrics_port: int, now: float) -> CpuSample:
-    """CPU time of the engine's process tree and classify's frame count (its /metrics), at one moment.
+class CpuMeter:
+    """CPU time of the engine's process tree (user + system, from /proc), pose workers apart.
 
-    CPU time, unlike fps and latency, hardly depends on what else the machine runs: it says what the
-    same work would cost on an idle machine."""
-    tick = os.sysconf("SC_CLK_TCK")
-    stats: dict[int, tuple[int, float]] = {}  # pid -> (parent pid, CPU seconds)
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
-    tree, grew = {root_pid}, True
-    while grew:
-        more = {pid for pid, (ppid, _) in stats.items() if ppid in tree} - tree
-        tree |= more
-        grew = bool(more)
-    pose = 0.0
-    for pid in tree:
+    A process that has exited keeps the CPU time last seen, so the totals only grow (pose workers
+    leave first when the run stops). CPU time, unlike fps and latency, hardly depends on what else
+    the machine runs: it says what the same work would cost on an idle machine."""
+
+    def __init__(self, root_pid: int) -> None:
+        self.root_pid = root_pid
+        self.seen: dict[int, tuple[bool, float]] = {}  # pid -> (a pose worker, CPU seconds)
+        self._tick = os.sysconf("SC_CLK_TCK")
+
+    def sample(self, now: float, frames: float) -> CpuSample:
+        stats: dict[int, tuple[int, float]] = {}  # pid -> (parent pid, CPU seconds)
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / self._tick)
+        tree, more = {self.root_pid}, {self.root_pid}
+        while more:
+            more = {pid for pid, (ppid, _) in stats.items() if ppid in more} - tree
+            tree |= more
+        for pid in tree & stats.keys():
+            pose = self.seen.get(pid, (False, 0.0))[0] or self._is_pose(pid)  # asked again until it has exec'ed
+            self.seen[pid] = (pose, stats[pid][1])
+        return CpuSample(now, frames, sum(c for pose, c in self.seen.values() if pose), sum(c for _, c in self.seen.values()))
+
+    @staticmethod
+    def _is_pose(pid: int) -> bool:
         try:
-            if b"stages.pose" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                pose += stats[pid][1]
-        except (OSError, KeyError):
-            continue
-    return CpuSample(now, _classify_frames(metrics_port), pose, sum(stats[pid][1] for pid in tree if pid in stats))
+            return b"stages.pose" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return False
 
 
 def _classify_frames(port: int) -> float:
