@@ -12,10 +12,11 @@ ARG BASE=debian:bookworm-slim
 # ---- build: a virtual environment with the engine installed, as scripts/setup.sh does it ----
 FROM ${BASE} AS build
 # Debian's python3 lacks venv/ensurepip without python3-venv; python:3.11-slim images have them already.
+# apt-get clean: Docker Hub's Debian images drop downloaded packages by themselves, a debootstrap base does not.
 RUN if ! python3 -c "import ensurepip, venv" 2>/dev/null; then \
       apt-get update -qq \
       && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3 python3-venv >/dev/null \
-      && rm -rf /var/lib/apt/lists/*; \
+      && apt-get clean && rm -rf /var/lib/apt/lists/*; \
     fi
 WORKDIR /src
 # PIP_CERT: a CA bundle for pip where the build sees one only through a mount (scripts/container.sh);
@@ -44,7 +45,7 @@ FROM ${BASE}
 RUN if ! command -v python3 >/dev/null; then \
       apt-get update -qq \
       && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3 >/dev/null \
-      && rm -rf /var/lib/apt/lists/*; \
+      && apt-get clean && rm -rf /var/lib/apt/lists/*; \
     fi \
     && useradd --uid 10001 --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin engine
 COPY --from=build /opt/engine/.venv /opt/engine/.venv
