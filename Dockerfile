@@ -53,10 +53,13 @@ COPY --from=build /opt/engine/.venv /opt/engine/.venv
 # (models/pose/) are copied beside it and found through ENGINE_MODELS_DIR (engine/paths.py, pose/blazepose.py).
 COPY models /opt/engine/models
 COPY configs /opt/engine/configs
-# HOME: the user has no home folder and the root file system may be read-only (Kubernetes); libraries that
-# keep a file in HOME (onnxruntime keeps a device id) write it under /tmp instead of warning.
+# HOME: the user has no home folder and the root file system may be read-only (Kubernetes): a library
+# that keeps a file in HOME writes it under /tmp. ORT_DISABLE_TELEMETRY: onnxruntime's Linux wheels
+# (1.32 here) start Microsoft's 1DS usage telemetry unless told not to (its "telemetry_1ds" warning
+# shows it; microsoft/onnxruntime#27379 brought it to POSIX): the engine talks only on its own endpoints.
 ENV PATH=/opt/engine/.venv/bin:$PATH \
     HOME=/tmp \
+    ORT_DISABLE_TELEMETRY=1 \
     ENGINE_MODELS_DIR=/opt/engine/models \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1

@@ -95,6 +95,11 @@ def test_the_image_runs_the_embedded_default_and_the_host_gets_its_labels(tmp_pa
     assert probe.returncode == 0, probe.stderr
     uid, *listed, pip = probe.stdout.split()
     assert uid != "0" and pip == "no-pip" and len(listed) == 2
+    # onnxruntime's telemetry is off: with no HOME to keep its device id in, it would say so
+    session = podman("run", "--rm", "-e", "HOME=/nonexistent", "--entrypoint", "python", TAG, "-c",
+                     "import os, onnxruntime as ort; ort.InferenceSession(os.environ['ENGINE_MODELS_DIR'] + "
+                     "'/default.onnx', providers=['CPUExecutionProvider'])")
+    assert session.returncode == 0 and "telemetry" not in session.stderr, session.stderr
 
     # the same command inside (host network, so the host's subscriber connects) and outside
     out = tmp_path / "out"
