@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 import importlib
+import os
+
+# Before onnxruntime's first session: no telemetry (device id file, uploads). See engine/__init__.py.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 from pose.base import People, PoseBackend, PoseError, PoseOptions
 
