@@ -35,7 +35,7 @@ class TrainConfig:
     learning_rate: float = 1e-3
     patience: int = 6  # early stopping on validation loss
     seed: int = 0
-    folds: int = 3  # cross-validation folds over the training subjects (each validates once)
+    folds: int = 3  # cross-validation folds over the training subjects (each validates once); 0: none, `epochs` on all of them
     threads: int = 2  # TensorFlow intra-op threads
     refit: bool = True  # after choosing, train again on all training subjects for the folds' epoch count
     baseline: bool = True  # also fit the extra-trees baseline and report it beside the model
@@ -53,8 +53,8 @@ class TrainConfig:
                 raise ConfigError(f"training config key {name!r} must be 0 (chosen from the data) or above, got {getattr(self, name)!r}")
         if self.window and not 0 <= self.min_window <= self.window:
             raise ConfigError(f"training config key 'min_window' must be 0 (half a second) or 1 to window ({self.window}), got {self.min_window!r}")
-        if self.image_size < 0 or self.patience < 0 or self.folds < 2:
-            raise ConfigError("training config keys image_size and patience must be >= 0, folds >= 2")
+        if self.image_size < 0 or self.patience < 0 or self.folds == 1 or self.folds < 0:
+            raise ConfigError("training config keys image_size and patience must be >= 0, folds >= 2 (or 0: no validation)")
         if not isinstance(self.unknown_labels, list) or not all(isinstance(n, str) for n in self.unknown_labels):
             raise ConfigError("training config key 'unknown_labels' must be a list of class names")
 

@@ -62,6 +62,12 @@ def parity_inputs(run: dict[str, Any], dataset: Dataset, n: int = PARITY_SAMPLES
     return ws.inputs(rows)
 
 
+def _validation_text(run: dict[str, Any]) -> str:
+    if run.get("folds", 1) == 0:
+        return f"no validation, {run.get('epochs')} epochs fixed beforehand"
+    return f"{run.get('folds', 1)}-fold validation: {run['subjects']['validation']}"
+
+
 def export(run_dir: str | Path, out_path: str | Path, data: str | Path | None = None, tolerance: float = 1e-4) -> ExportResult:
     """Write the run's model as ONNX with contract metadata; raises ModelError if parity fails."""
     from trainer.training import configure_tensorflow
@@ -79,7 +85,7 @@ def export(run_dir: str | Path, out_path: str | Path, data: str | Path | None = 
     if run["input_kind"] in PER_IMAGE_KINDS:
         names = [f"image_{s}" for s in contract.pyramid_sizes] if run["input_kind"] == "skeleton_pyramid" else ["image"]
     else:
-        names = ["features" if run["input_kind"] == "keypoint_sequence" else "images"]
+        names = ["features" if run["input_kind"] in ("keypoint_sequence", "pair") else "images"]
     spec = tuple(tf.TensorSpec((None,) + tuple(shape[1:]), tf.float32, name=name) for name, shape in zip(names, shapes))
     proto, _ = tf2onnx.convert.from_keras(model, input_signature=spec, opset=OPSET)
 
@@ -95,7 +101,7 @@ def export(run_dir: str | Path, out_path: str | Path, data: str | Path | None = 
         "padding": contract.padding,
         "fps": run["fps"],
         "trained_on": f"{Path(run['dataset']).name} ({run['command'] or 'engine train'}); subjects {run['subjects']['fit']} "
-        f"trained ({run.get('folds', 1)}-fold validation: {run['subjects']['validation']}), {run['subjects']['test']} tested",
+        f"trained ({_validation_text(run)}), {run['subjects']['test']} tested",
         "metrics": metrics,
     }
     if run.get("feature_version") is not None:
