@@ -7,7 +7,8 @@ stream's tracking state first, so its output depends on the chunk's frames only.
 End-of-stream and lost-frame notices are passed on to render as they are.
 
 Run alone on another host (`engine stage pose`, no `--status`), the worker says when it
-reaches the engine, when the engine goes quiet, and exits when the engine ends.
+reaches the engine, when the engine goes quiet, and exits when the engine ends (with `--stay`,
+waits for the next one).
 """
 from __future__ import annotations
 
@@ -69,7 +70,12 @@ def main(argv: list[str] | None = None) -> int:
     malformed = 0
     engine_quiet = False
 
-    while not stop and not (remote and link.ended):
+    while not stop and not (remote and link.ended and not args.stay):
+        if remote and link.ended:  # --stay
+            say("the engine ended; waiting for the next one")
+            backend.reset()
+            link.wait_for_the_next()
+            continue
         now = time.monotonic()
         link.report(now)
         if metrics is not None:

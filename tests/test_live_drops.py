@@ -75,3 +75,32 @@ def test_remote_pose_only_runs_every_frame_through_the_remote_worker(tmp_path: P
     stages = run["per_stage"]
     assert "pose.0" not in stages  # no local worker reported
     assert stages["classify"]["frames"] == stages["capture"]["frames"] > 0
+
+
+def test_a_remote_worker_with_stay_serves_one_engine_after_another(tmp_path: Path) -> None:
+    """Under Kubernetes the pipeline restarts (a rollout, a new config): a worker started with --stay
+    is still there for the next engine on the same endpoints, and says so."""
+    frames, poses = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
+    remote = subprocess.Popen(
+        [sys.executable, "-m", "engine.framework.cli", "stage", "pose", "--input", frames, "--output", poses,
+         "--pose", "replay", "--stay"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        for n in range(2):
+            summary = tmp_path / f"summary{n}.json"
+            run = subprocess.run(
+                engine_cmd("run", "--source", "synthetic:A05?loops=1", "--pose", "replay", "--remote-pose-only",
+                           "--frames-endpoint", frames, "--poses-endpoint", poses, "--quiet", "--no-print-labels",
+                           "--publish", f"tcp://127.0.0.1:{free_port()}", "--summary", str(summary)),
+                cwd=REPO, capture_output=True, text=True, timeout=180)
+            assert run.returncode == 0, run.stderr
+            result = json.loads(summary.read_text())
+            assert result["workers"] == {"local": 0, "remote": 1} and result["lost"] == 0 and result["labels"] > 0
+            assert remote.poll() is None, "the worker left with the engine"
+    finally:
+        remote.terminate()
+        _, remote_err = remote.communicate(timeout=30)
+    assert remote.returncode == 0, remote_err
+    assert remote_err.count("connected to the engine") == 2, remote_err
+    assert remote_err.count("the engine ended; waiting for the next one") == 2, remote_err

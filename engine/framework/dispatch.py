@@ -245,3 +245,7 @@ class EngineLink:
     def silent(self, now: float) -> bool:
         return self.last_ping is not None and now - self.last_ping > ENGINE_SILENT_S
 
+    def wait_for_the_next(self) -> None:
+        """After a goodbye: the next engine to bind the same endpoints is new (`connected` is said again)."""
+        self.ended, self.last_ping = False, None
+

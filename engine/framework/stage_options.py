@@ -75,6 +75,9 @@ class PoseStageOptions(StageOptions):
     hwm: int = option(FRAMES_PER_WORKER, flag="--hwm", help="frames this worker takes at a time (its credit with capture)")
     metrics: str | None = option(None, flag="--metrics", metavar="[HOST:]PORT",
                                  help="serve Prometheus /metrics, /healthz and /readyz here (host 127.0.0.1 unless given)")
+    stay: bool = option(False, flag="--stay",
+                        help="run alone, keep waiting for the next engine when one ends (under Kubernetes: a restarted "
+                             "pipeline finds its workers still there)")
 
 
 @dataclass(frozen=True, kw_only=True)
