@@ -42,14 +42,16 @@ def test_a_stream_id_is_one_topic_level_and_comes_back(stream: str) -> None:
     level = escape_level(stream)
     assert not set(level) & set("/+#\x00") and all(ord(c) >= 0x20 and not 0x7F <= ord(c) <= 0x9F for c in level)
     assert unescape_level(level) == stream
-    topic = label_topic(BASE, stream, 7)
+    topic = label_topic(BASE, stream, [7])
     assert topic == f"{BASE}/{level}/7"
-    assert parse_label_topic(BASE, topic) == (stream, 7)
+    assert parse_label_topic(BASE, topic) == (stream, (7,))
 
 
 def test_the_documented_examples() -> None:
-    assert label_topic("har", "mhad:S08/A03/R01", 0) == "har/mhad:S08%2FA03%2FR01/0"
-    assert label_topic("har", "camera:0", 3) == "har/camera:0/3"
+    assert label_topic("har", "mhad:S08/A03/R01", [0]) == "har/mhad:S08%2FA03%2FR01/0"
+    assert label_topic("har", "camera:0", [3]) == "har/camera:0/3"
+    assert label_topic("har", "camera:0", [3, 5]) == "har/camera:0/3-5"  # a pair model's label
+    assert parse_label_topic("har", "har/camera:0/3-5") == ("camera:0", (3, 5))
     assert escape_level("a+b#c%") == "a%2Bb%23c%25"
 
 
@@ -280,7 +282,7 @@ def test_labels_arrive_on_their_topics_with_the_same_content(world) -> None:
         got = reader.labels(stream)
         for fields in (f for f in engine.sent if f["stream"] == stream):
             _, topic, published = got[(stream, fields["track"], fields["seq_to"])]
-            assert topic == label_topic(BASE, stream, fields["track"]) and parse_label_topic(BASE, topic) == (stream, fields["track"])
+            assert topic == label_topic(BASE, stream, [fields["track"]]) and parse_label_topic(BASE, topic) == (stream, (fields["track"],))
             assert {k: v for k, v in published.items() if k != "t_publish_ns"} == fields
     summary = json.loads(summary_path.read_text())
     assert summary["received"] == summary["published"] == summary["acknowledged"] == warm + 120, summary
@@ -288,6 +290,22 @@ def test_labels_arrive_on_their_topics_with_the_same_content(world) -> None:
     assert out.splitlines()[-1] == (f"bridge: received {warm + 120}, published {warm + 120}, acknowledged {warm + 120}, "
                                     "dropped 0, malformed 2")
 
+
+
+@needs_broker
+def test_a_pair_label_goes_to_its_pair_topic_with_both_tracks(world) -> None:
+    broker, engine, reader, start_bridge, _ = world
+    start_bridge()
+    engine.warm_up(reader)
+    one, pair = label("camera:0", 3, 90), {**label("camera:0", 3, 91, "hugging"), "tracks": [3, 5]}
+    engine.send(one)
+    engine.send(pair)
+    reader.wait("camera:0", 2)
+    got = reader.labels("camera:0")
+    _, topic, published = got[("camera:0", 3, 91)]
+    assert topic == f"{BASE}/camera:0/3-5" and parse_label_topic(BASE, topic) == ("camera:0", (3, 5))
+    assert published["kind"] == "pair" and published["tracks"] == [3, 5] and published["label"] == "hugging"
+    assert got[("camera:0", 3, 90)][1] == f"{BASE}/camera:0/3" and "tracks" not in got[("camera:0", 3, 90)][2]
 
 @needs_broker
 def test_labels_sent_while_the_broker_is_away_arrive_when_it_returns(world) -> None:

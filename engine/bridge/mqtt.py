@@ -227,7 +227,7 @@ class Bridge:
     def offer(self, label: Mapping[str, Any]) -> None:
         """One decoded label: buffered, then published by `service` while the broker is there."""
         try:
-            topic = label_topic(self.options.url.topic, label["stream"], label["track"])
+            topic = label_topic(self.options.url.topic, label["stream"], label.get("tracks") or [label["track"]])
         except ValueError:  # a stream id too long for an MQTT topic
             self.counts.malformed += 1
             return

@@ -1,5 +1,8 @@
 """MQTT topic names of labels: `TOPIC/<stream>/<track>`, the stream id escaped so it is one topic level.
 
+A pair model's label (two people together) goes to `TOPIC/<stream>/<a>-<b>`, its two track ids
+lower first: the same depth as one person's, so `TOPIC/+/+` takes both kinds.
+
 MQTT forbids `+` and `#` in a topic name (they are subscription wildcards), `/` separates levels,
 and U+0000 is not allowed at all. A stream id such as `mhad:S08/A03/R01` therefore has its reserved
 characters percent-encoded, as UTF-8 bytes `%XX` with upper-case hex: `%` itself, `/`, `+`, `#`
@@ -9,6 +12,7 @@ reversible: `unescape_level` (= URL percent-decoding) gives the stream id back.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from urllib.parse import unquote
 
 MAX_TOPIC_BYTES = 65535  # MQTT: a topic name is a UTF-8 string of at most 65535 bytes
@@ -44,20 +48,20 @@ def check_base_topic(topic: str) -> str | None:
     return None
 
 
-def label_topic(base: str, stream: str, track: int) -> str:
-    """`base/<escaped stream>/<track>`; ValueError when it would exceed MQTT's topic length."""
-    topic = f"{base}/{escape_level(stream)}/{int(track)}"
+def label_topic(base: str, stream: str, tracks: Sequence[int]) -> str:
+    """`base/<escaped stream>/<track>`, or `.../<a>-<b>` for a pair; ValueError past MQTT's topic length."""
+    topic = f"{base}/{escape_level(stream)}/{'-'.join(str(int(t)) for t in tracks)}"
     if len(topic.encode("utf-8")) > MAX_TOPIC_BYTES:
         raise ValueError(f"topic of stream {stream[:40]!r}... over MQTT's {MAX_TOPIC_BYTES}-byte limit")
     return topic
 
 
-def parse_label_topic(base: str, topic: str) -> tuple[str, int]:
-    """(stream, track) of a topic `label_topic(base, ...)` made; ValueError for any other topic."""
+def parse_label_topic(base: str, topic: str) -> tuple[str, tuple[int, ...]]:
+    """(stream, track ids) of a topic `label_topic(base, ...)` made; ValueError for any other topic."""
     prefix = base + "/"
     if not topic.startswith(prefix):
         raise ValueError(f"topic {topic!r} is not under {base!r}")
-    stream, sep, track = topic[len(prefix):].rpartition("/")
+    stream, sep, tracks = topic[len(prefix):].rpartition("/")
     if not sep or "/" in stream:
         raise ValueError(f"topic {topic!r} is not {base}/<stream>/<track>")
-    return unescape_level(stream), int(track)
+    return unescape_level(stream), tuple(int(t) for t in tracks.split("-"))
