@@ -35,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
         status.send({"frames": counts.received, "connected": bridge.connected, "say": said[:],
                      "mqtt": {"published": counts.published, "acknowledged": counts.acknowledged,
                               "dropped": counts.dropped, "malformed": counts.malformed, "unsent": counts.unsent,
-                              "outages": counts.outages, "buffered": bridge.buffered}},
+                              "outages": counts.outages, "buffered": bridge.buffered,
+                              "status_published": counts.status_published}},
                     force=force or bool(said))
         said.clear()
 
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         report()
         return bool(stop)
 
-    sock = labels_socket(zmq.Context.instance(), args.labels, curve_keys(args))
+    sock = labels_socket(zmq.Context.instance(), args.labels, curve_keys(args), progress=args.mqtt.stream_status)
     try:
         start(bridge)
         relay(sock, bridge, should_stop)

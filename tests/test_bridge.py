@@ -22,6 +22,7 @@ import pytest
 import zmq
 
 from engine.bridge.buffer import DropOldestBuffer
+from engine.bridge.status import StreamStatuses
 from engine.bridge.topics import escape_level, label_topic, parse_label_topic, unescape_level
 from engine.framework.schema import encode_label
 from pipeline_helpers import REPO, engine_cmd, free_port
@@ -159,9 +160,15 @@ class Reader:
         seen: dict[tuple, tuple[float, str, dict]] = {}
         with self.lock:
             for at, topic, label in self.messages:
+                if label.get("kind") == "status":  # a stream's status (--stream-status), not a label
+                    continue
                 if stream is None or label["stream"] == stream:
                     seen.setdefault((label["stream"], label["track"], label["seq_to"]), (at, topic, label))
         return seen
+
+    def statuses(self, stream: str) -> list[tuple[str, dict]]:
+        with self.lock:
+            return [(topic, m) for _, topic, m in self.messages if m.get("kind") == "status" and m["stream"] == stream]
 
     def wait(self, stream: str, count: int, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
@@ -418,6 +425,61 @@ def test_engine_run_with_bridge_delivers_every_label_and_counts_it(world, tmp_pa
     assert bridge["dropped"] == bridge["unsent"] == 0, bridge
     assert re.search(r"\| mqtt \d+ sent 0 dropped", run.stderr), run.stderr[-2000:]
 
+
+
+@needs_broker
+def test_stream_status_says_what_the_stream_did_and_stays_retained(world, tmp_path: Path) -> None:
+    """`--bridge-stream-status`: each stream's status (frames classified, labels, tracks, ended) on
+    TOPIC/<stream>/status, the last one retained for a subscriber that comes after the run."""
+    broker, _, reader, _, _ = world
+    labels_out, summary_path = tmp_path / "labels.jsonl", tmp_path / "run.json"
+    run = subprocess.run(engine_cmd("run", "--source", "synthetic:A05?loops=1", "--pose", "replay", "--quiet",
+                                    "--publish", f"tcp://127.0.0.1:{free_port()}", "--summary", str(summary_path),
+                                    "--bridge", f"mqtt://127.0.0.1:{broker.port}/{BASE}", "--bridge-stream-status",
+                                    "--labels-out", str(labels_out)),
+                         cwd=REPO, capture_output=True, text=True, timeout=180)
+    assert run.returncode == 0, run.stderr
+    written = [json.loads(line) for line in labels_out.read_text().splitlines()]
+    stream = written[0]["stream"]
+    summary = json.loads(summary_path.read_text())
+    frames = summary["per_stage"]["classify"]["frames"]
+    deadline = time.monotonic() + 20
+    while not any(m["ended"] for _, m in reader.statuses(stream)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    topic, last = reader.statuses(stream)[-1]
+    assert topic == f"{BASE}/{escape_level(stream)}/status"
+    assert last["ended"] and last["frames"] == frames and last["labels"] == len(written)
+    assert last["tracks"] == sorted({f["track"] for f in written})
+    assert summary["bridge"]["status_published"] >= 1 and summary["bridge"]["acknowledged"] == len(written)
+    later = Reader(broker.port, f"{BASE}/+/status")  # after the run: the broker's retained copy
+    try:
+        deadline = time.monotonic() + 10
+        while not later.statuses(stream) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert later.statuses(stream) and later.statuses(stream)[-1][1] == last
+    finally:
+        later.close()
+
+
+def test_stream_status_snapshots_come_once_an_interval_and_at_an_end() -> None:
+    statuses = StreamStatuses(interval_s=1.0, recent_s=5.0)
+    assert statuses.due(0.0) == []
+    statuses.progress("cam", 0, 0.0)
+    statuses.label({"stream": "cam", "track": 2}, 0.1)
+    statuses.label({"stream": "cam", "track": 1, "tracks": [1, 4]}, 0.2)
+    first = statuses.due(0.2, wall_ns=7)
+    assert first == [{"kind": "status", "stream": "cam", "frames": 1, "ended": False, "labels": 2,
+                      "label_rate": 0.4, "tracks": [1, 2, 4], "t_ns": 7}]
+    statuses.progress("cam", 29, 0.5)
+    assert statuses.due(0.9) == []  # within the interval
+    assert statuses.due(1.2)[0]["frames"] == 30
+    assert statuses.due(2.5) == []  # nothing new
+    statuses.progress("cam", None, 2.6)
+    ended = statuses.due(2.6)  # an end is said at once
+    assert ended and ended[0]["ended"] and ended[0]["frames"] == 30
+    gone = statuses.due(6.0)  # the labels left the 5 s window: rate and tracks change
+    assert gone and gone[0]["label_rate"] == 0 and gone[0]["tracks"] == []
+    assert statuses.due(9.0) == []
 
 def test_engine_run_refuses_a_bad_bridge_url_before_starting() -> None:
     run = subprocess.run(engine_cmd("run", "--bridge", "mqtt://127.0.0.1:1883", "--duration", "5"),

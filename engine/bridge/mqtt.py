@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from engine.bridge.buffer import DropOldestBuffer
-from engine.bridge.topics import check_base_topic, label_topic
+from engine.bridge.topics import check_base_topic, label_topic, status_topic
 from engine.errors import ConfigError
 
 DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
@@ -104,6 +104,7 @@ class BridgeOptions:
     reconnect_min: float = 0.5
     reconnect_max: float = 30.0
     inflight: int = 100  # labels handed to paho and not yet acknowledged, at most
+    stream_status: bool = False  # also each stream's status, retained, on TOPIC/<stream>/status (engine.bridge.status)
 
     def check(self) -> None:
         if self.buffer < 1:
@@ -137,6 +138,7 @@ class Counts:
     unsent: int = 0  # still buffered when the bridge stopped (broker away at exit, or drain timed out)
     outages: int = 0  # times the broker went away
     outage_s: list[float] = field(default_factory=list)  # how long each outage lasted, seconds
+    status_published: int = 0  # stream status snapshots published (--stream-status; not labels, not in the sums above)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -158,12 +160,79 @@ def resolve(url: BrokerURL) -> None:
                           "or give its IP address") from None
 
 
+def make_client(options: BridgeOptions, client_id: str) -> Any:
+    """A paho client for the broker in `options`: MQTT 3.1.1, clean session, back-off, credentials, TLS."""
+    import paho.mqtt.client as mqtt
+
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True,
+                         protocol=mqtt.MQTTv311)
+    client.max_inflight_messages_set(options.inflight)
+    client.reconnect_delay_set(options.reconnect_min, options.reconnect_max)  # type: ignore[arg-type]
+    if options.username:
+        client.username_pw_set(options.username, options.password)
+    if options.url.tls:
+        try:
+            client.tls_set(ca_certs=options.tls_ca, certfile=options.tls_cert, keyfile=options.tls_key)
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            raise ConfigError(f"TLS set-up failed ({exc}): check --tls-ca, --tls-cert and --tls-key") from None
+        if options.tls_insecure:
+            client.tls_insecure_set(True)
+    return client
+
+
+class StatusPublisher:
+    """Each stream's latest status, published retained with QoS 1 whenever the broker is there.
+
+    Only the latest snapshot of a stream matters, so nothing is buffered beyond it. Whether the
+    broker is reachable is the label connection's to say; this one just follows paho's reconnects.
+    """
+
+    def __init__(self, options: BridgeOptions, client_id: str) -> None:
+        self._client = make_client(options, client_id)
+        self._url = options.url
+        self._keepalive = options.keepalive
+        self._latest: dict[str, tuple[str, bytes]] = {}
+        self._last_info: Any = None
+        self.published = 0
+
+    def start(self) -> None:
+        self._client.connect_async(self._url.host, self._url.port, keepalive=self._keepalive)
+        self._client.loop_start()
+
+    def offer(self, status: Mapping[str, Any]) -> None:
+        try:
+            topic = status_topic(self._url.topic, str(status["stream"]))
+        except ValueError:  # a stream id too long for an MQTT topic: its labels are counted malformed
+            return
+        self._latest[str(status["stream"])] = (topic, json.dumps(dict(status), separators=(",", ":")).encode("utf-8"))
+
+    def service(self) -> None:
+        if not self._client.is_connected():
+            return
+        for topic, payload in self._latest.values():
+            self._last_info = self._client.publish(topic, payload, qos=QOS, retain=True)
+            self.published += 1
+        self._latest.clear()
+
+    def close(self, timeout_s: float) -> None:
+        """Publish the last snapshots (a stream's end) and wait for them, up to `timeout_s`, then disconnect."""
+        deadline = time.monotonic() + timeout_s
+        while self._latest and time.monotonic() < deadline:
+            self.service()
+            time.sleep(0.01)
+        if self._last_info is not None:
+            try:
+                self._last_info.wait_for_publish(max(0.0, deadline - time.monotonic()))
+            except (RuntimeError, ValueError):
+                pass  # not connected, or the queue was full: the broker keeps the previous snapshot
+        self._client.disconnect()
+        self._client.loop_stop()
+
+
 class Bridge:
     """Labels in (`offer`), MQTT out; call `service` often from the same thread, `close` at the end."""
 
     def __init__(self, options: BridgeOptions, say: Callable[[str], None]) -> None:
-        import paho.mqtt.client as mqtt
-
         options.check()
         self.options = options
         self.counts = Counts()
@@ -176,19 +245,9 @@ class Bridge:
         self._dropped_at_down = 0
         self._ever_up = False
         client_id = options.client_id or f"engine-bridge-{socket.gethostname()}-{os.getpid()}"
-        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True,
-                                   protocol=mqtt.MQTTv311)
-        self._client.max_inflight_messages_set(options.inflight)
-        self._client.reconnect_delay_set(options.reconnect_min, options.reconnect_max)  # type: ignore[arg-type]
-        if options.username:
-            self._client.username_pw_set(options.username, options.password)
-        if options.url.tls:
-            try:
-                self._client.tls_set(ca_certs=options.tls_ca, certfile=options.tls_cert, keyfile=options.tls_key)
-            except (OSError, ssl.SSLError, ValueError) as exc:
-                raise ConfigError(f"TLS set-up failed ({exc}): check --tls-ca, --tls-cert and --tls-key") from None
-            if options.tls_insecure:
-                self._client.tls_insecure_set(True)
+        self._client = make_client(options, client_id)
+        # Status snapshots go on a connection of their own: the label counts stay exact (no PUBACK of theirs).
+        self._status = StatusPublisher(options, client_id + "-status") if options.stream_status else None
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_publish = self._on_publish
@@ -223,6 +282,13 @@ class Bridge:
             self._say(f"bridge: broker {url.address} not reachable ({reason}): retrying with back-off up to "
                       f"{self.options.reconnect_max:g} s, buffering up to {self.options.buffer} labels")
         self._client.loop_start()
+        if self._status is not None:
+            self._status.start()
+
+    def offer_status(self, status: Mapping[str, Any]) -> None:
+        """A stream's status snapshot (engine.bridge.status), published retained; ignored without stream_status."""
+        if self._status is not None:
+            self._status.offer(status)
 
     def offer(self, label: Mapping[str, Any]) -> None:
         """One decoded label: buffered, then published by `service` while the broker is there."""
@@ -256,6 +322,9 @@ class Bridge:
             except queue.Empty:
                 break
             self._event(kind, at, detail)
+        if self._status is not None:
+            self._status.service()
+            self.counts.status_published = self._status.published
         if not self._connected:
             return
         room = self.options.inflight - self.outstanding()
@@ -295,9 +364,11 @@ class Bridge:
             pass  # a transient refusal (server unavailable): paho retries
 
     def abort(self) -> None:
-        """Stop paho's thread at once (after a fatal error)."""
+        """Stop paho's threads at once (after a fatal error)."""
         self._client.disconnect()
         self._client.loop_stop()
+        if self._status is not None:
+            self._status.close(0.0)
 
     def close(self, drain_timeout: float) -> Counts:
         """Publish what is buffered and wait for its PUBACKs (while the broker is there, up to `drain_timeout`
@@ -313,4 +384,7 @@ class Bridge:
             self.counts.unsent = len(self._buffer)
             self._client.disconnect()
             self._client.loop_stop()
+            if self._status is not None:
+                self._status.close(max(0.5, deadline - time.monotonic()) if self._connected else 0.0)
+                self.counts.status_published = self._status.published
         return self.counts

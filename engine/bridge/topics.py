@@ -1,7 +1,8 @@
 """MQTT topic names of labels: `TOPIC/<stream>/<track>`, the stream id escaped so it is one topic level.
 
 A pair model's label (two people together) goes to `TOPIC/<stream>/<a>-<b>`, its two track ids
-lower first: the same depth as one person's, so `TOPIC/+/+` takes both kinds.
+lower first: the same depth as one person's, so `TOPIC/+/+` takes both kinds. A stream's status
+(`--stream-status`) goes to `TOPIC/<stream>/status`.
 
 MQTT forbids `+` and `#` in a topic name (they are subscription wildcards), `/` separates levels,
 and U+0000 is not allowed at all. A stream id such as `mhad:S08/A03/R01` therefore has its reserved
@@ -50,7 +51,15 @@ def check_base_topic(topic: str) -> str | None:
 
 def label_topic(base: str, stream: str, tracks: Sequence[int]) -> str:
     """`base/<escaped stream>/<track>`, or `.../<a>-<b>` for a pair; ValueError past MQTT's topic length."""
-    topic = f"{base}/{escape_level(stream)}/{'-'.join(str(int(t)) for t in tracks)}"
+    return _fitting(f"{base}/{escape_level(stream)}/{'-'.join(str(int(t)) for t in tracks)}", stream)
+
+
+def status_topic(base: str, stream: str) -> str:
+    """`base/<escaped stream>/status`: the stream's status snapshot; ValueError past MQTT's topic length."""
+    return _fitting(f"{base}/{escape_level(stream)}/status", stream)
+
+
+def _fitting(topic: str, stream: str) -> str:
     if len(topic.encode("utf-8")) > MAX_TOPIC_BYTES:
         raise ValueError(f"topic of stream {stream[:40]!r}... over MQTT's {MAX_TOPIC_BYTES}-byte limit")
     return topic

@@ -81,6 +81,7 @@ class RunOptions:
     bridge_tls_cert: str | None = same_as(MqttOptions, "tls_cert", metadata={"flag": "--bridge-tls-cert"})
     bridge_tls_key: str | None = same_as(MqttOptions, "tls_key", metadata={"flag": "--bridge-tls-key"})
     bridge_buffer: int = same_as(MqttOptions, "buffer", metadata={"flag": "--bridge-buffer"})
+    bridge_stream_status: bool = same_as(MqttOptions, "stream_status", metadata={"flag": "--bridge-stream-status"})
     summary: str | None = option(None, flag="--summary", metavar="PATH",
                                  help="write a JSON summary (rates, latency, drops per stage) here at exit")
     debug: bool = False  # `engine --debug`, before the command
@@ -113,7 +114,7 @@ class RunOptions:
             return None
         return MqttOptions(to=self.bridge, username=self.bridge_username, password_env=self.bridge_password_env,
                            tls_ca=self.bridge_tls_ca, tls_cert=self.bridge_tls_cert, tls_key=self.bridge_tls_key,
-                           buffer=self.bridge_buffer)
+                           buffer=self.bridge_buffer, stream_status=self.bridge_stream_status)
 
     def workers(self) -> int:
         """Local pose workers: none with --remote-pose-only, else --pose-workers or one per core."""

@@ -158,6 +158,9 @@ class MqttOptions:
                                 help="do not check the broker's host name against its certificate")
     reconnect_max: float = option(30.0, flag="--reconnect-max",
                                   help="longest wait between reconnection attempts, seconds (back-off from 0.5 s doubles up to it)")
+    stream_status: bool = option(False, flag="--stream-status",
+                                 help="also publish each stream's status (frames, labels/s, tracks, ended) once a second, "
+                                      "retained, on TOPIC/<stream>/status")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         nonlocal stop
         stop = True
 
-    sock = labels_socket(zmq.Context.instance(), args.connect, keys)
+    sock = labels_socket(zmq.Context.instance(), args.connect, keys, progress=flags.stream_status)
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         say(f"bridge: labels from {args.connect} to {url.scheme}://{url.address}/{url.topic}/<stream>/<track>")
