@@ -35,6 +35,32 @@ def taken_port() -> Iterator[int]:
         yield taken.getsockname()[1]
 
 
+@contextlib.contextmanager
+def render_process(model: Path) -> Iterator[tuple[subprocess.Popen, zmq.Socket, zmq.Socket, zmq.Socket]]:
+    """The render stage as a real process on tcp: (process, PUSH into it, PULL of its output, PULL of its status)."""
+    ports = {name: free_port() for name in ("input", "output", "status")}
+    ctx = zmq.Context.instance()
+    out = ctx.socket(zmq.PULL)
+    out.bind(f"tcp://127.0.0.1:{ports['output']}")
+    status = ctx.socket(zmq.PULL)
+    status.bind(f"tcp://127.0.0.1:{ports['status']}")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "stages.render", "--input", f"tcp://127.0.0.1:{ports['input']}",
+         "--output", f"tcp://127.0.0.1:{ports['output']}", "--model", str(model),
+         "--status", f"tcp://127.0.0.1:{ports['status']}"],
+        cwd=REPO, stderr=subprocess.PIPE, text=True,
+    )
+    push = ctx.socket(zmq.PUSH)
+    push.connect(f"tcp://127.0.0.1:{ports['input']}")
+    try:
+        yield proc, push, out, status
+    finally:
+        proc.terminate()
+        proc.wait(timeout=5)
+        for sock in (push, out, status):
+            sock.close(linger=0)
+
+
 def engine_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "engine.framework.cli", *args]
 

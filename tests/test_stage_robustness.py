@@ -2,20 +2,17 @@
 dropped, and the stage keeps working."""
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import msgpack
 import numpy as np
 import pytest
-import zmq
 
 from engine.framework import transport
 from engine.framework.schema import SCHEMA_VERSION
 from engine.sources.synthetic import ACTIONS
-from pipeline_helpers import REPO, free_port
+from pipeline_helpers import render_process
 from tiny_models import build_tiny_model
 
 
@@ -48,25 +45,8 @@ def malformed_messages() -> list[list[bytes]]:
 @pytest.fixture()
 def render_stage(tmp_path: Path):
     model = build_tiny_model(tmp_path / "m.onnx", "keypoint_sequence", list(ACTIONS), window=1, stride=1)
-    ports = {name: free_port() for name in ("input", "output", "status")}
-    ctx = zmq.Context.instance()
-    out = ctx.socket(zmq.PULL)
-    out.bind(f"tcp://127.0.0.1:{ports['output']}")
-    status = ctx.socket(zmq.PULL)
-    status.bind(f"tcp://127.0.0.1:{ports['status']}")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "stages.render", "--input", f"tcp://127.0.0.1:{ports['input']}",
-         "--output", f"tcp://127.0.0.1:{ports['output']}", "--model", str(model),
-         "--status", f"tcp://127.0.0.1:{ports['status']}"],
-        cwd=REPO, stderr=subprocess.PIPE, text=True,
-    )
-    push = ctx.socket(zmq.PUSH)
-    push.connect(f"tcp://127.0.0.1:{ports['input']}")
-    yield proc, push, out, status
-    proc.terminate()
-    proc.wait(timeout=5)
-    for sock in (push, out, status):
-        sock.close(linger=0)
+    with render_process(model) as parts:
+        yield parts
 
 
 def test_malformed_messages_are_counted_and_dropped(render_stage) -> None:

@@ -3,21 +3,18 @@ people's torso colours (what a pose worker sends) or with the frame itself (forw
 viewer), get the same stable ids; colours that are not histograms are counted and dropped."""
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import msgpack
 import numpy as np
 import pytest
-import zmq
 
 from engine.framework import transport
 from engine.sources.synthetic import ACTIONS
-from pipeline_helpers import REPO, free_port
+from pipeline_helpers import render_process
 from pose.base import boxes_from_keypoints
-from pose.tracking import APPEARANCE_BINS, appearance_descriptors
+from pose.tracking import appearance_descriptors
 from test_track_crossing import BEIGE, BLUE, DARK, H, RED, W, Walker, behind_a_pillar, scene
 from tiny_models import build_tiny_model
 
@@ -27,25 +24,8 @@ FRAMES = 40
 @pytest.fixture()
 def render(tmp_path: Path):
     model = build_tiny_model(tmp_path / "m.onnx", "keypoint_sequence", list(ACTIONS), window=4, stride=2)
-    ports = {name: free_port() for name in ("input", "output", "status")}
-    ctx = zmq.Context.instance()
-    out = ctx.socket(zmq.PULL)
-    out.bind(f"tcp://127.0.0.1:{ports['output']}")
-    status = ctx.socket(zmq.PULL)
-    status.bind(f"tcp://127.0.0.1:{ports['status']}")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "stages.render", "--input", f"tcp://127.0.0.1:{ports['input']}",
-         "--output", f"tcp://127.0.0.1:{ports['output']}", "--model", str(model),
-         "--status", f"tcp://127.0.0.1:{ports['status']}"],
-        cwd=REPO, stderr=subprocess.PIPE, text=True,
-    )
-    push = ctx.socket(zmq.PUSH)
-    push.connect(f"tcp://127.0.0.1:{ports['input']}")
-    yield proc, push, out, status
-    proc.terminate()
-    proc.wait(timeout=5)
-    for sock in (push, out, status):
-        sock.close(linger=0)
+    with render_process(model) as parts:
+        yield parts
 
 
 def pose_message(stream: str, seq: int, image: np.ndarray, kp: np.ndarray, colours: str) -> tuple[dict, dict]:
