@@ -271,18 +271,10 @@ def classifier_rates(seconds: float) -> dict[str, float]:
 
 def mediapipe_fps(frames: list[np.ndarray]) -> float | None:
     """MediaPipe's own pose solution on the same frames, where the optional `bench` extra is installed."""
-    try:
-        import mediapipe as mp  # noqa: F401
-    except ImportError:
-        return None
-    solution = mp.solutions.pose.Pose(model_complexity=1, static_image_mode=False)
-    rgb = [cv2.cvtColor(f, cv2.COLOR_BGR2RGB) for f in frames]
-    solution.process(rgb[0])
-    t0 = time.perf_counter()
-    for image in rgb:
-        solution.process(image)
-    solution.close()
-    return len(rgb) / (time.perf_counter() - t0)
+    import crowd_scene
+
+    result = crowd_scene.mediapipe_pose(frames)
+    return None if result is None else result["fps"]
 
 
 # --- the crowd: K real people in view of a live camera -------------------------------------
