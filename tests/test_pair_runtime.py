@@ -130,3 +130,16 @@ def test_classify_stage_publishes_pair_labels_beside_one_person_labels(tmp_path,
     assert pair[0]["label"] in LABELS and (pair[0]["seq_from"], pair[0]["seq_to"]) == (0, 5)
     assert sorted(lab["track"] for lab in single) == [2, 8] and all("tracks" not in lab for lab in single)
     assert all(lab["label"] in ONE for lab in single)
+
+
+def test_pairing_does_not_depend_on_the_order_of_rows_or_ids() -> None:
+    """Every row order and every id order finds the same pair (the closer two, not the small far one)."""
+    a, b = person(200.0, torso=90.0), person(440.0, torso=90.0, facing=-1)
+    far = person(20.0, torso=30.0)
+    for rows in ((a, b, far), (b, far, a), (far, a, b), (b, a, far)):
+        for ids in ((1, 2, 3), (8, 3, 5), (3, 8, 5), (5, 3, 8)):
+            kp, tracks = frame(*rows), np.array(ids)
+            pairs = match_pairs(kp, tracks, set())
+            assert len(pairs) == 1
+            (i, j), = pairs
+            assert tracks[i] < tracks[j] and {id(rows[i]), id(rows[j])} == {id(a), id(b)}

@@ -103,13 +103,12 @@ def match_pairs(
     tracks = np.asarray(tracks).reshape(-1)
     bodies = [body(k, options.facing_min) if t >= 0 else None for k, t in zip(keypoints, tracks.tolist())]
     candidates: list[tuple[bool, float, int, int]] = []
-    for i in range(len(bodies)):
-        for j in range(i + 1, len(bodies)):
-            a, b = bodies[i], bodies[j]
-            if a is None or b is None or tracks[i] == tracks[j]:
+    for first in range(len(bodies)):
+        for second in range(first + 1, len(bodies)):
+            a, b = bodies[first], bodies[second]
+            if a is None or b is None or tracks[first] == tracks[second]:
                 continue
-            if tracks[i] > tracks[j]:
-                i, j, a, b = j, i, b, a
+            i, j = (first, second) if tracks[first] < tracks[second] else (second, first)
             distance = math.dist(a.centre, b.centre) / ((a.height + b.height) / 2)
             key = (int(tracks[i]), int(tracks[j]))
             if key in going and distance <= options.keep_distance:
