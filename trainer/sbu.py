@@ -6,9 +6,10 @@ Yun et al., CVPR workshops 2012. Layout: `<root>/<set>/<class>/<sequence>/skelet
 joint order, coordinates normalised (x about -0.1..1.1, y 0.2..1.4).
 
 Choices:
-- each person is its own sequence with the interaction's label (the engine classifies one
-  tracked person); `pair` holds the index of the partner's sequence (A <-> B, symmetric) so a
-  later two-person model can rebuild the pairs; ids are "<set>/<class>/<seq>/A" and ".../B";
+- each person is its own sequence with the interaction's label (a one-person model sees one
+  tracked person); `pair` holds the index of the partner's sequence (A <-> B, symmetric), from
+  which the pair model (`input_kind` pair, trainer/windows.py `pair_sequences`) rebuilds each
+  file's two people as one window; ids are "<set>/<class>/<seq>/A" and ".../B";
 - x, y already behave like image coordinates (y grows downwards), so they become pixels of a
   640x480 image: X = 640 x, Y = 480 y; z (depth) is dropped. Not mirrored, and the sides are the
   person's own: with x right, y down, z away from the camera, the person on the image's left
