@@ -8,6 +8,7 @@ and its labels go out on the same topic with `kind: "pair"` and both track ids i
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import numpy as np
 import zmq
@@ -94,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     if runtime.contract.input_kind == "pair":
         raise ModelError(f"{args.model}: a two-person model (input_kind 'pair') labels pairs of people; "
                          "pass it as --pair-model beside a one-person --model")
-    pairs = PairRuntime(args.pair_model, args.classify) if args.pair_model else None
+    pair_options = args.classify if args.pair_unknown_below is None else replace(args.classify, unknown_below=args.pair_unknown_below)
+    pairs = PairRuntime(args.pair_model, pair_options) if args.pair_model else None
     model_name = runtime.model_name
     needed = tuple(dict.fromkeys((*runtime.keys, *(("keypoints",) if pairs else ()))))
     ctx = zmq.Context.instance()

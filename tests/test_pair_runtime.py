@@ -84,7 +84,8 @@ def test_a_one_person_model_is_refused_as_a_pair_model(tmp_path) -> None:
         PairRuntime(one)
 
 
-def test_classify_stage_publishes_pair_labels_beside_one_person_labels(tmp_path, pair_model) -> None:
+@pytest.mark.parametrize("pair_unknown_below", [None, "1.0"])
+def test_classify_stage_publishes_pair_labels_beside_one_person_labels(tmp_path, pair_model, pair_unknown_below) -> None:
     one = build_tiny_model(tmp_path / "one.onnx", "keypoint_sequence", ONE, window=6, stride=3, fps=15.0, min_window=6)
     ctx = zmq.Context.instance()
     inp, pub = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
@@ -95,7 +96,8 @@ def test_classify_stage_publishes_pair_labels_beside_one_person_labels(tmp_path,
     push.setsockopt(zmq.SNDTIMEO, 5000)
     push.connect(inp)
     proc = subprocess.Popen([sys.executable, "-m", "stages.classify", "--input", inp, "--publish", pub, "--model", str(one),
-                             "--pair-model", str(pair_model), "--ema", "0", "--subscribers", "1"],
+                             "--pair-model", str(pair_model), "--ema", "0", "--subscribers", "1",
+                             *(["--pair-unknown-below", pair_unknown_below] if pair_unknown_below else [])],
                             cwd=REPO, stderr=subprocess.PIPE, text=True)
     window = punch_window(6)
 
@@ -127,7 +129,9 @@ def test_classify_stage_publishes_pair_labels_beside_one_person_labels(tmp_path,
     pair = [lab for lab in mine if lab.get("kind") == "pair"]
     single = [lab for lab in mine if "kind" not in lab]
     assert [(lab["track"], lab["tracks"], lab["model"]) for lab in pair] == [(2, [2, 8], "pair_tiny")]
-    assert pair[0]["label"] in LABELS and (pair[0]["seq_from"], pair[0]["seq_to"]) == (0, 5)
+    assert (pair[0]["seq_from"], pair[0]["seq_to"]) == (0, 5)
+    # --pair-unknown-below holds pair labels to their own threshold; one-person labels keep theirs
+    assert pair[0]["label"] == "unknown" if pair_unknown_below else pair[0]["label"] in LABELS
     assert sorted(lab["track"] for lab in single) == [2, 8] and all("tracks" not in lab for lab in single)
     assert all(lab["label"] in ONE for lab in single)
 

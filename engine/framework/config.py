@@ -44,6 +44,7 @@ class RunOptions:
     model: str = field(default_factory=lambda: str(default_model()), metadata={
         "flag": "--model", "help": "classifier .onnx (default: models/default.onnx)"})
     pair_model: str | None = same_as(ClassifyStageOptions, "pair_model")
+    pair_unknown_below: float | None = same_as(ClassifyStageOptions, "pair_unknown_below")
     publish: str = same_as(ClassifyStageOptions, "publish", default=DEFAULT_PUBLISH)
     realtime: bool = same_as(CaptureOptions, "realtime")
     duration: float = option(0.0, flag="--duration", metavar="SECONDS",

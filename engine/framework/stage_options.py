@@ -104,6 +104,8 @@ class ClassifyStageOptions(StageOptions):
     model: str = option(flag="--model", help="classifier .onnx")
     pair_model: str | None = option(None, flag="--pair-model", metavar="FILE",
                                     help="also label pairs of people close together with this two-person model (e.g. models/pair_sbu.onnx)")
+    pair_unknown_below: float | None = option(None, flag="--pair-unknown-below", metavar="SCORE",
+                                              help="pair labels under this score are 'unknown' (default: as --unknown-below)")
     classify: ClassifyOptions = nested(ClassifyOptions)
     subscribers: int = option(0, flag="--subscribers",
                               help="subscribers to labels to wait for (at most a few seconds) before the first label")

@@ -163,6 +163,8 @@ class Supervisor:
         if load_contract(self.options.model).input_kind == "pair":
             raise ModelError(f"{self.options.model}: a two-person model (input_kind 'pair') labels pairs of people; "
                              "pass it as --pair-model beside a one-person --model")
+        if self.options.pair_unknown_below is not None and not 0.0 <= self.options.pair_unknown_below <= 1.0:
+            raise ConfigError(f"--pair-unknown-below {self.options.pair_unknown_below} is out of range: use a score from 0 to 1")
         if self.options.pair_model:
             pair = load_contract(self.options.pair_model)
             if pair.input_kind != "pair":
@@ -234,7 +236,8 @@ class Supervisor:
         mqtt = o.mqtt()
         subscribers = 1 + bool(o.record or o.labels_out or o.keypoints_out) + bool(o.view) + bool(mqtt)
         add("classify", "stages.classify", ClassifyStageOptions(input=rendered, publish=o.publish, model=o.model,
-                                                                pair_model=o.pair_model, classify=classify, subscribers=subscribers, **common))
+                                                                pair_model=o.pair_model, pair_unknown_below=o.pair_unknown_below,
+                                                                classify=classify, subscribers=subscribers, **common))
         wants_frames = bool(o.view or o.record or o.monitor)  # an explicit --monitor is for a remote viewer
         monitor = o.monitor or (f"{ipc}/monitor" if wants_frames or o.keypoints_out else None)
         live = o.realtime or any(parse_source(s, o.mhad_root).live for s in o.source)
