@@ -257,7 +257,9 @@ def classifier_rates(seconds: float) -> dict[str, float]:
             runtime = ClassifierRuntime(path, ClassifyOptions(threads=1))
         except ModelError:
             continue
-        windows = [w for _, _, w in sequence_windows(runtime.contract, keypoints, 30.0)][:32]
+        # a two-person (pair) model gets the same person twice: a window of two people, as live
+        clip = np.stack([keypoints, keypoints], axis=1) if runtime.contract.input_kind == "pair" else keypoints
+        windows = [w for _, _, w in sequence_windows(runtime.contract, clip, 30.0)][:32]
         if not windows:
             continue
         runtime.classify_windows(windows)
