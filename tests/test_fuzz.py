@@ -638,6 +638,7 @@ STATUS_KINDS: dict[str, str] = {
     "labels": "count", "label_rate": "rate", "latency_ms": "rates", "frame_latency_ms": "rates",
     "frames_by_stream": "counts", "stream_lengths": "counts", "out_of_order": "count", "gaps": "count", "model": "text",
     "missed": "count", "backlog_mb": "rate", "url": "text",
+    "connected": "flag", "mqtt": "counts",
 }
 _NOT = [None, {"a": [1]}, b"\xff"]  # the wrong type for every kind
 BAD_VALUES: dict[str, list] = {
