@@ -40,9 +40,13 @@ def test_two_people_face_to_face_pair_and_a_third_far_away_does_not() -> None:
     assert match_pairs(kp, np.array([7, -1, 9]), set()) == []  # no id yet: never paired
 
 
-def test_back_to_back_people_start_no_pair_but_a_pair_going_on_is_kept() -> None:
-    apart = frame(person(200.0, facing=-1), person(330.0, facing=1))
+def test_only_people_facing_each_other_start_a_pair_but_a_pair_going_on_is_kept() -> None:
+    apart = frame(person(200.0, facing=-1), person(330.0, facing=1))  # back to back
     assert match_pairs(apart, np.array([1, 2]), set()) == []
+    for one_way in ((1, 1), (-1, -1), (0, -1), (1, 0), (0, 0)):  # walking one way, or seen from the front
+        assert match_pairs(frame(person(200.0, facing=one_way[0]), person(330.0, facing=one_way[1])),
+                           np.array([1, 2]), set()) == [], one_way
+    assert match_pairs(frame(person(200.0, facing=1), person(330.0, facing=-1)), np.array([1, 2]), set()) == [(0, 1)]
     assert match_pairs(apart, np.array([1, 2]), {(1, 2)}) == [(0, 1)]  # departing: followed to the end
     far = frame(person(100.0), person(600.0, facing=-1))  # 500 px at about 190 px of body height
     assert match_pairs(far, np.array([1, 2]), {(1, 2)}) == []
