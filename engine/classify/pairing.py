@@ -176,7 +176,12 @@ class PairRuntime:
         stacked = np.stack([kp[[i, j]] for i, j in pairs]) if pairs else np.zeros((0, 2, N_JOINTS, 3), np.float32)
         results = self.classifier.update(stream, seq, source_fps, window_ids, {"keypoints": stacked}, t_capture_ns)
         by_id = {v: k for k, v in ids.items()}
-        labels = [PairLabelResult(**{**asdict(r), "track": by_id[r.track][0]}, tracks=list(by_id[r.track])) for r in results]
+        # A top class among the model's `unknown_labels` (pair_sbu: `none`, two people near each other who do
+        # nothing together) publishes no pair label at all: "not interacting" is the absence of a pair label,
+        # not a label of its own. A low score (--pair-unknown-below) still gives `unknown`.
+        quiet = set(self.contract.unknown_labels)
+        labels = [PairLabelResult(**{**asdict(r), "track": by_id[r.track][0]}, tracks=list(by_id[r.track]))
+                  for r in results if not (r.topk and r.topk[0][0] in quiet)]
         # Pairs whose window the classifier forgot (unseen for forget_after_s) are forgotten here too.
         alive = self.classifier.window_ids(stream)
         self._ids[stream] = {k: v for k, v in ids.items() if v in alive}
