@@ -151,3 +151,20 @@ def test_pairing_does_not_depend_on_the_order_of_rows_or_ids() -> None:
             assert len(pairs) == 1
             (i, j), = pairs
             assert tracks[i] < tracks[j] and {id(rows[i]), id(rows[j])} == {id(a), id(b)}
+
+
+def test_a_pair_whose_top_class_is_an_unknown_label_gets_no_pair_label(tmp_path, pair_model) -> None:
+    # pair_sbu's `none` class: two people near each other who do nothing together publish no pair label.
+    window = punch_window(9)
+    runtime = ClassifierRuntime(pair_model, ClassifyOptions(ema=0.0))
+    probs = runtime.classify_windows([w.items for w in track_windows(runtime.contract, window, 15.0)])
+    tops = [LABELS[int(np.argmax(p))] for p in probs]
+    quiet = build_tiny_model(tmp_path / "pair_quiet.onnx", "pair", LABELS, window=6, stride=3, fps=15.0, min_window=6,
+                             unknown_labels=[tops[0]])
+    labels = []
+    rt = PairRuntime(quiet, ClassifyOptions(ema=0.0))
+    for seq, (a, b) in enumerate(window):
+        labels += rt.update("cam", seq, 15.0, np.array([4, 11]), frame(a, b), 0)
+    assert [lab.topk[0][0] for lab in labels] == [t for t in tops if t != tops[0]]
+    assert all(lab.label == lab.topk[0][0] for lab in labels)
+    assert rt.pair_count() == 1  # the pair is still followed: its label comes back when the top class changes

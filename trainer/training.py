@@ -32,6 +32,7 @@ from engine.classify.features import keypoint_features_batch
 from engine.classify.pairs import pair_features_batch
 from trainer.augment import augment_pairs, augment_windows, jitter_windows, mirror_windows
 from trainer.config import TrainConfig
+from trainer.pair_negatives import NONE, NegativeOptions, concat, negative_windows
 from trainer.dataset import Dataset, split_protocol
 from trainer.selection import Fold, choose_threshold, stride_for, subject_folds, window_from_data
 from trainer.metrics import summarize
@@ -208,6 +209,9 @@ def train(
     out.mkdir(parents=True, exist_ok=True)
     module = model_module(config.model)
     labels = dataset.label_names
+    negatives = NegativeOptions.from_params(config.params) if module.INPUT_KIND == "pair" else None
+    if negatives is not None:
+        labels = tuple(labels) + (NONE,)  # the negatives' class, last (trainer/pair_negatives.py)
     missing = [name for name in config.unknown_labels if name not in labels]
     if missing:
         raise DatasetError(f"{dataset.path or 'dataset'}: unknown_labels {missing} are not classes of the dataset ({', '.join(labels)})")
@@ -240,7 +244,8 @@ def train(
         oof: list[tuple[np.ndarray, WindowSet]] = []
         epochs = []
         for k, fold in enumerate(folds, 1):
-            fit_ws = build_windows(dataset, fold.fit, contract, stride=cfg.train_stride)
+            fit_ws = _with_negatives(build_windows(dataset, fold.fit, contract, stride=cfg.train_stride), dataset,
+                                     fold.fit, negatives, log)
             val_ws = build_windows(dataset, fold.validation, contract)
             if not len(fit_ws) or not len(val_ws):
                 raise DatasetError(f"{dataset.path or 'dataset'}: fold {k} has no window of {contract.min_window} frames at "
@@ -273,7 +278,8 @@ def train(
     history: dict[str, list[float]] = best_history  # the first fold's curves, unless refit below
     if best_config.refit:
         log(f"refit on all training subjects for {epoch_count} epochs (fold best epochs {best_epochs})")
-        all_ws = build_windows(dataset, train_mask, contract, stride=best_config.train_stride)
+        all_ws = _with_negatives(build_windows(dataset, train_mask, contract, stride=best_config.train_stride), dataset,
+                                 train_mask, negatives, log)
         model, history = _fit(best_config, all_ws, None, log, epochs=epoch_count)
         model.save(out / MODEL_FILE)
         keras.backend.clear_session()
@@ -351,6 +357,18 @@ def train(
     if grid:
         _write_json(out / "grid.json", grid_log)
     return RunResult(out, metrics, train_seconds)
+
+
+def _with_negatives(ws: WindowSet, dataset: Dataset, mask: np.ndarray, negatives: NegativeOptions | None,
+                    log: Log) -> WindowSet:
+    """Training windows plus the `none` class's negative pair windows (only from `mask`'s sequences and
+    from sources independent of the dataset), when the config asks for them."""
+    if negatives is None:
+        return ws
+    extra = negative_windows(dataset, mask, ws.contract, negatives, none_label=ws.contract.labels.index(NONE))
+    log(f"negatives ({NONE}): {len(extra)} windows from {negatives.synthetic} synthetic, {negatives.penn} Penn Action and "
+        f"{negatives.sbu_mixed} mixed training pairs")
+    return concat(ws, extra)
 
 
 def _fold_text(fold: Fold) -> str:
