@@ -8,7 +8,7 @@ as it was:
   activities standing / walking / other), two different subjects placed 0.5-1.5 body heights
   apart, mostly turned towards each other (the pairing stage only pairs people facing each other):
   people passing, walking up to or away from someone who does nothing, standing side by side;
-- `penn`: two Penn Action people (real 2D motion, one person a video; `engine prepare penn`),
+- `penn`: two Penn Action people (real 2D motion, one person a video; `engine prepare penn-action`),
   placed the same way;
 - `sbu_mixed`: person A of one SBU training sequence with person B of another sequence of a
   different class, both from the training sets only (`mask`), in their own SBU coordinates:
@@ -172,7 +172,7 @@ def negative_windows(dataset: Dataset, mask: np.ndarray, contract: Contract, opt
     if options.penn:
         path = Path(options.penn_path)
         if not path.is_file():
-            raise DatasetError(f"{path}: Penn Action negatives need it; run `engine prepare penn` first "
+            raise DatasetError(f"{path}: Penn Action negatives need it; run `engine prepare penn-action --root ../shared/data/penn_action --out data/penn_action.npz` first "
                                "(or set [params] negatives.penn = 0)")
         penn = load(path)
         for k in range(options.penn):
