@@ -44,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
         report()
         return bool(stop)
 
-    sock = labels_socket(zmq.Context.instance(), args.labels, curve_keys(args), progress=args.mqtt.stream_status)
+    sock = labels_socket(zmq.Context.instance(), args.labels, curve_keys(args), progress=args.mqtt.stream_status,
+                         hello="bridge")
     try:
         start(bridge)
         relay(sock, bridge, should_stop)

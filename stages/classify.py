@@ -17,7 +17,7 @@ from engine.errors import ModelError
 from engine.framework import transport
 from engine.classify.pairing import PairRuntime
 from engine.classify.runtime import ClassifierRuntime, item_spec
-from engine.framework.schema import LABELS_TOPIC, encode_label, encode_progress
+from engine.framework.schema import encode_label, encode_progress, hello_name
 from engine.framework.options import parse_options
 from engine.framework.stage_options import ClassifyStageOptions
 from engine.framework.stagekit import LABELS_HWM, RollingStats, StageMeter, StatusReporter, Stop, bounded, curve_keys, run_stage
@@ -64,27 +64,29 @@ def end_of_stream(header: dict) -> tuple[int, int]:
     return header["seq"] - int(dropped), int(lost)
 
 
-def wait_for_subscribers(pub: zmq.Socket, expected: int) -> int:
-    """Subscriptions to `labels` heard within the grace (longer, up to SUBSCRIBERS_WAIT_S, until `expected` came)."""
+def wait_for_subscribers(pub: zmq.Socket, expected: int) -> set[str]:
+    """The engine's own subscribers (hello names) heard within the grace (longer, up to SUBSCRIBERS_WAIT_S, until `expected` came)."""
     start = time.monotonic()
-    heard = 0
+    heard: set[str] = set()
     while True:
         elapsed = time.monotonic() - start
-        if elapsed >= PUBLISH_GRACE_S and heard >= expected or elapsed >= SUBSCRIBERS_WAIT_S:
+        if elapsed >= PUBLISH_GRACE_S and len(heard) >= expected or elapsed >= SUBSCRIBERS_WAIT_S:
             return heard
         if pub.poll(20):
-            heard += subscriptions(pub)
+            heard |= subscriptions(pub)
 
 
-def subscriptions(pub: zmq.Socket) -> int:
-    """New subscriptions to the labels topic among the messages waiting on the XPUB (others are dropped)."""
-    count = 0
+def subscriptions(pub: zmq.Socket) -> set[str]:
+    """The hello names among the subscription messages waiting on the XPUB (the others are read and dropped)."""
+    names = set()
     while True:
         try:
             message = pub.recv(zmq.NOBLOCK)
         except zmq.Again:
-            return count
-        count += int(message[:1] == b"\x01" and LABELS_TOPIC.startswith(message[1:]))
+            return names
+        name = hello_name(message)
+        if name is not None:
+            names.add(name)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     transport.bind(pub, args.publish, "labels publisher", curve_keys(args))
     # Subscribers reconnect about every 100 ms; after a restart, give them time to subscribe again
     # before labels flow, or the first ones are published to nobody. The supervisor says how many
-    # subscribers it started (itself, the sink, the viewer): those are waited for, a few seconds at most.
+    # subscribers it started (itself, the sink, the viewer, the bridge), each known by its hello
+    # (engine.framework.schema.hello_topic): those are waited for, a few seconds at most.
     wait_for_subscribers(pub, args.subscribers)
     status = StatusReporter(ctx, args.status, "classify", args.worker)
     meter, label_stats = StageMeter(), RollingStats()

@@ -16,7 +16,7 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from engine.framework import transport
-from engine.framework.schema import LABELS_TOPIC, PROGRESS_TOPIC, decode_progress
+from engine.framework.schema import LABELS_TOPIC, PROGRESS_TOPIC, decode_progress, hello_topic
 from engine.framework.options import parse_options
 from engine.framework.stage_options import SinkOptions
 from engine.framework.stagekit import RECORD_FEED_HWM, RollingStats, StatusReporter, Stop, curve_keys, run_stage
@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     labels_sock.setsockopt(zmq.RCVHWM, 100000)
     labels_sock.setsockopt(zmq.SUBSCRIBE, LABELS_TOPIC)
     labels_sock.setsockopt(zmq.SUBSCRIBE, PROGRESS_TOPIC)  # classify's "labels up to frame N are out", for --record
+    labels_sock.setsockopt(zmq.SUBSCRIBE, hello_topic("sink"))  # classify waits for it (schema.HELLO_PREFIX)
     keys = curve_keys(args)
     transport.connect(labels_sock, args.labels, "sink labels", keys)
     monitor = events = None

@@ -17,7 +17,7 @@ from engine.bridge.mqtt import Bridge, BridgeOptions, parse_broker_url, resolve
 from engine.bridge.status import StreamStatuses
 from engine.errors import ConfigError
 from engine.framework import transport
-from engine.framework.schema import LABELS_TOPIC, PROGRESS_TOPIC, BadLabel, decode_label, decode_progress
+from engine.framework.schema import LABELS_TOPIC, PROGRESS_TOPIC, BadLabel, decode_label, decode_progress, hello_topic
 from engine.framework.security import CurveKeys
 from engine.framework.stage_options import MqttOptions
 
@@ -26,12 +26,16 @@ MAX_LABEL_BYTES = 1 << 20  # a label is a few hundred bytes: refuse floods
 RECEIVE_HWM = 100000  # labels queued while paho is busy; the bridge's own buffer bounds the rest
 
 
-def labels_socket(ctx: zmq.Context, endpoint: str, keys: CurveKeys | None, progress: bool = False) -> zmq.Socket:
-    """A SUB socket on the engine's labels topic (and classify's `progress`, for stream status), connected to `endpoint`."""
+def labels_socket(ctx: zmq.Context, endpoint: str, keys: CurveKeys | None, progress: bool = False,
+                  hello: str | None = None) -> zmq.Socket:
+    """A SUB socket on the engine's labels topic (and classify's `progress`, for stream status), connected to
+    `endpoint`; `hello` names it to classify as one of the run's own subscribers (the bridge stage)."""
     sock = ctx.socket(zmq.SUB)
     sock.setsockopt(zmq.SUBSCRIBE, LABELS_TOPIC)
     if progress:
         sock.setsockopt(zmq.SUBSCRIBE, PROGRESS_TOPIC)
+    if hello is not None:
+        sock.setsockopt(zmq.SUBSCRIBE, hello_topic(hello))
     sock.setsockopt(zmq.MAXMSGSIZE, MAX_LABEL_BYTES)
     sock.setsockopt(zmq.RCVHWM, RECEIVE_HWM)
     try:

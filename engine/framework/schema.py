@@ -10,6 +10,23 @@ import msgpack
 
 SCHEMA_VERSION = 1
 LABELS_TOPIC = b"labels"
+# The engine's own subscribers (the supervisor, sink, viewer and bridge stage) also subscribe to a
+# topic nothing is published on, naming themselves, so that a restarted classifier waits for exactly
+# them before its first label, however many others (`engine listen`) are subscribed. 0xff sorts
+# after every published topic: a reconnecting SUB re-sends its subscriptions in order, so by the
+# time its hello is heard its `labels` subscription is in place.
+HELLO_PREFIX = b"\xffhello/"
+
+
+def hello_topic(name: str) -> bytes:
+    """The subscription by which the engine's own subscriber `name` makes itself known to classify."""
+    return HELLO_PREFIX + name.encode("utf-8")
+
+
+def hello_name(subscription: bytes) -> str | None:
+    """The name in an XPUB subscription message (b"\\x01" + topic) if it is a hello, else None."""
+    prefix = b"\x01" + HELLO_PREFIX
+    return subscription[len(prefix):].decode("utf-8", "replace") if subscription.startswith(prefix) else None
 DEFAULT_PUBLISH = "tcp://127.0.0.1:5560"
 
 # Header keys every inter-stage message carries (see docs/architecture.md "Messages").

@@ -31,7 +31,9 @@ from engine.framework import transport
 from engine.framework.config import RunOptions
 from engine.framework.endpoints import connectable, is_loopback
 from engine.framework.options import to_argv
-from engine.framework.schema import LABELS_TOPIC, BadLabel, BadStatus, decode_label, decode_status, format_label
+from engine.framework.schema import (
+    LABELS_TOPIC, BadLabel, BadStatus, decode_label, decode_status, format_label, hello_topic,
+)
 from engine.framework.security import CurveKeys, load_keys
 from engine.framework.stage_options import (
     FRAMES_PER_WORKER, REORDER_CAPACITY, BridgeStageOptions, CaptureOptions, ClassifyStageOptions, PoseStageOptions,
@@ -290,6 +292,7 @@ class Supervisor:
             # not what a classifier said in its last report before it was killed.
             labels_sock = ctx.socket(zmq.SUB)
             labels_sock.setsockopt(zmq.SUBSCRIBE, LABELS_TOPIC)
+            labels_sock.setsockopt(zmq.SUBSCRIBE, hello_topic("supervisor"))  # after labels (schema.HELLO_PREFIX)
             labels_sock.setsockopt(zmq.RCVHWM, LABELS_HWM)
             transport.connect(labels_sock, self.labels_endpoint, "label counter", self.keys)
             for stage in self.stages:

@@ -22,7 +22,7 @@ import zmq
 from engine.framework import transport
 from engine.errors import ConfigError
 from engine.framework.endpoints import parse_host_port
-from engine.framework.schema import LABELS_TOPIC
+from engine.framework.schema import LABELS_TOPIC, hello_topic
 from engine.framework.security import load_keys
 from engine.framework.stage_options import VIEW_MAX_FPS
 from engine.framework.stagekit import LABELS_HWM, RollingStats
@@ -176,6 +176,7 @@ class Feed(threading.Thread):
         labels = ctx.socket(zmq.SUB)
         labels.setsockopt(zmq.RCVHWM, LABELS_HWM)  # all of them make the timeline
         labels.setsockopt(zmq.SUBSCRIBE, LABELS_TOPIC)
+        labels.setsockopt(zmq.SUBSCRIBE, hello_topic("view"))  # classify waits for it (schema.HELLO_PREFIX)
         labels.setsockopt(zmq.LINGER, 0)
         monitor = None
         try:
