@@ -18,7 +18,7 @@ import numpy as np
 import zmq
 
 from engine.framework.endpoints import free_port  # noqa: F401 (the tests' one way to pick a port)
-from engine.framework.schema import LABELS_TOPIC, decode_label
+from engine.framework.schema import LABELS_TOPIC, decode_label, hello_topic
 from engine.sources import synthetic
 from pose.base import People
 from pose.keypoints_file import KeypointsWriter
@@ -59,6 +59,34 @@ def render_process(model: Path) -> Iterator[tuple[subprocess.Popen, zmq.Socket, 
         proc.wait(timeout=5)
         for sock in (push, out, status):
             sock.close(linger=0)
+
+
+@contextlib.contextmanager
+def classify_process(model: Path, *args: str) -> Iterator[tuple[subprocess.Popen, zmq.Socket, zmq.Socket]]:
+    """The classify stage as a real process on tcp: (process, PUSH into it, SUB on its labels).
+
+    The SUB says hello as one of the run's own subscribers and the stage waits for it
+    (`--subscribers 1`), so no label goes out before it is subscribed. The process is stopped
+    at the end; its stderr is the caller's to read (`proc.communicate()` after the block).
+    """
+    ctx = zmq.Context.instance()
+    inp, pub = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
+    sub = ctx.socket(zmq.SUB)
+    sub.setsockopt(zmq.SUBSCRIBE, LABELS_TOPIC)
+    sub.setsockopt(zmq.SUBSCRIBE, hello_topic("test"))
+    sub.connect(pub)
+    push = ctx.socket(zmq.PUSH)
+    push.setsockopt(zmq.SNDTIMEO, 5000)
+    push.connect(inp)
+    proc = subprocess.Popen([sys.executable, "-m", "stages.classify", "--input", inp, "--publish", pub,
+                             "--model", str(model), "--subscribers", "1", *args], cwd=REPO, stderr=subprocess.PIPE, text=True)
+    try:
+        yield proc, push, sub
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+        sub.close(linger=0)
+        push.close(linger=0)
 
 
 def engine_cmd(*args: str) -> list[str]:

@@ -369,7 +369,7 @@ def test_a_small_buffer_drops_the_oldest_and_counts_them_exactly(world) -> None:
     summary = json.loads(summary_path.read_text())
     assert summary["received"] == warm + 100 and summary["dropped"] == 80, summary
     assert summary["published"] + summary["dropped"] == summary["received"] and summary["unsent"] == 0
-    assert f"dropped 80, malformed 0, 1 broker outage" in out.splitlines()[-1]
+    assert "dropped 80, malformed 0, 1 broker outage" in out.splitlines()[-1]
     print(f"\nbridge overflow figures: received {summary['received']}, published {summary['published']}, "
           f"dropped {summary['dropped']}, delivered after the outage {len(reader.labels('cam'))}")
 
@@ -403,24 +403,30 @@ def test_a_running_engines_labels_reach_the_broker(world, tmp_path: Path) -> Non
 
 
 
+
+def run_with_bridge(broker: Broker, tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess, list[dict], dict]:
+    """`engine run --bridge` on one synthetic action to `broker`: (the run, the labels it wrote, its summary)."""
+    labels_out, summary_path = tmp_path / "labels.jsonl", tmp_path / "run.json"
+    run = subprocess.run(engine_cmd("run", "--source", "synthetic:A05?loops=1", "--pose", "replay",
+                                    "--publish", f"tcp://127.0.0.1:{free_port()}",
+                                    "--bridge", f"mqtt://127.0.0.1:{broker.port}/{BASE}",
+                                    "--labels-out", str(labels_out), "--summary", str(summary_path), *args),
+                         cwd=REPO, capture_output=True, text=True, timeout=180)
+    assert run.returncode == 0, run.stderr
+    written = [json.loads(line) for line in labels_out.read_text().splitlines()]
+    assert written
+    return run, written, json.loads(summary_path.read_text())
+
 @needs_broker
 def test_engine_run_with_bridge_delivers_every_label_and_counts_it(world, tmp_path: Path) -> None:
     """`engine run --bridge`: the bridge is a stage of the run, stopped after the classifier, so every
     label of a recorded source reaches the broker before the run exits; the summary says so."""
     broker, _, reader, _, _ = world
-    labels_out, summary_path = tmp_path / "labels.jsonl", tmp_path / "run.json"
-    run = subprocess.run(engine_cmd("run", "--source", "synthetic:A05?loops=1", "--pose", "replay",
-                                    "--publish", f"tcp://127.0.0.1:{free_port()}",
-                                    "--bridge", f"mqtt://127.0.0.1:{broker.port}/{BASE}",
-                                    "--labels-out", str(labels_out), "--summary", str(summary_path)),
-                         cwd=REPO, capture_output=True, text=True, timeout=180)
-    assert run.returncode == 0, run.stderr
-    written = [json.loads(line) for line in labels_out.read_text().splitlines()]
-    assert written
+    run, written, summary = run_with_bridge(broker, tmp_path)
     reader.wait(written[0]["stream"], len(written))
     got = reader.labels(written[0]["stream"])
     assert {(f["stream"], f["track"], f["seq_to"]) for f in written} <= set(got)
-    bridge = json.loads(summary_path.read_text())["bridge"]
+    bridge = summary["bridge"]
     assert bridge["received"] == bridge["acknowledged"] == len(written), bridge
     assert bridge["dropped"] == bridge["unsent"] == 0, bridge
     assert re.search(r"\| mqtt \d+ sent 0 dropped", run.stderr), run.stderr[-2000:]
@@ -432,16 +438,8 @@ def test_stream_status_says_what_the_stream_did_and_stays_retained(world, tmp_pa
     """`--bridge-stream-status`: each stream's status (frames classified, labels, tracks, ended) on
     TOPIC/<stream>/status, the last one retained for a subscriber that comes after the run."""
     broker, _, reader, _, _ = world
-    labels_out, summary_path = tmp_path / "labels.jsonl", tmp_path / "run.json"
-    run = subprocess.run(engine_cmd("run", "--source", "synthetic:A05?loops=1", "--pose", "replay", "--quiet",
-                                    "--publish", f"tcp://127.0.0.1:{free_port()}", "--summary", str(summary_path),
-                                    "--bridge", f"mqtt://127.0.0.1:{broker.port}/{BASE}", "--bridge-stream-status",
-                                    "--labels-out", str(labels_out)),
-                         cwd=REPO, capture_output=True, text=True, timeout=180)
-    assert run.returncode == 0, run.stderr
-    written = [json.loads(line) for line in labels_out.read_text().splitlines()]
+    _, written, summary = run_with_bridge(broker, tmp_path, "--quiet", "--bridge-stream-status")
     stream = written[0]["stream"]
-    summary = json.loads(summary_path.read_text())
     frames = summary["per_stage"]["classify"]["frames"]
     deadline = time.monotonic() + 20
     while not any(m["ended"] for _, m in reader.statuses(stream)) and time.monotonic() < deadline:

@@ -2,22 +2,18 @@
 classify stage publishing a pair label with both track ids beside the one-person labels (real sockets)."""
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 
 import msgpack
 import numpy as np
 import pytest
-import zmq
 
 from engine.classify.pairing import PairingOptions, PairRuntime, match_pairs
 from engine.classify.runtime import ClassifierRuntime, ClassifyOptions, track_windows
 from engine.errors import ConfigError, ModelError
 from engine.framework import transport
-from engine.framework.schema import LABELS_TOPIC, decode_label, encode_label, format_label
-from pipeline_helpers import REPO, free_port
-from pose import coco
+from engine.framework.schema import decode_label, encode_label, format_label
+from pipeline_helpers import classify_process
 from test_pair_input import person, punch_window
 from tiny_models import build_tiny_model
 
@@ -91,28 +87,17 @@ def test_a_one_person_model_is_refused_as_a_pair_model(tmp_path) -> None:
 @pytest.mark.parametrize("pair_unknown_below", [None, "1.0"])
 def test_classify_stage_publishes_pair_labels_beside_one_person_labels(tmp_path, pair_model, pair_unknown_below) -> None:
     one = build_tiny_model(tmp_path / "one.onnx", "keypoint_sequence", ONE, window=6, stride=3, fps=15.0, min_window=6)
-    ctx = zmq.Context.instance()
-    inp, pub = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
-    sub = ctx.socket(zmq.SUB)
-    sub.setsockopt(zmq.SUBSCRIBE, LABELS_TOPIC)
-    sub.connect(pub)
-    push = ctx.socket(zmq.PUSH)
-    push.setsockopt(zmq.SNDTIMEO, 5000)
-    push.connect(inp)
-    proc = subprocess.Popen([sys.executable, "-m", "stages.classify", "--input", inp, "--publish", pub, "--model", str(one),
-                             "--pair-model", str(pair_model), "--ema", "0", "--subscribers", "1",
-                             *(["--pair-unknown-below", pair_unknown_below] if pair_unknown_below else [])],
-                            cwd=REPO, stderr=subprocess.PIPE, text=True)
     window = punch_window(6)
-
-    def send_stream(stream: str) -> None:
-        for seq, people in enumerate(window):
-            transport.send(push, {"stream": stream, "seq": seq, "t_capture_ns": time.time_ns(), "fps": 15.0, "tracks": [2, 8]},
-                           {"keypoints": people})
-        transport.send(push, {"stream": stream, "seq": len(window), "t_capture_ns": time.time_ns(), "eos": True})
-
     labels: list[dict] = []
-    try:
+    with classify_process(one, "--pair-model", str(pair_model), "--ema", "0",
+                          *(["--pair-unknown-below", pair_unknown_below] if pair_unknown_below else [])) as (proc, push, sub):
+
+        def send_stream(stream: str) -> None:
+            for seq, people in enumerate(window):
+                transport.send(push, {"stream": stream, "seq": seq, "t_capture_ns": time.time_ns(), "fps": 15.0,
+                                      "tracks": [2, 8]}, {"keypoints": people})
+            transport.send(push, {"stream": stream, "seq": len(window), "t_capture_ns": time.time_ns(), "eos": True})
+
         deadline = time.monotonic() + 60
         for n in range(30):
             send_stream(f"s{n}")
@@ -122,11 +107,7 @@ def test_classify_stage_publishes_pair_labels_beside_one_person_labels(tmp_path,
                     labels.append(msgpack.unpackb(sub.recv_multipart()[1], raw=False))
             if any(lab.get("kind") == "pair" for lab in labels) or time.monotonic() > deadline or proc.poll() is not None:
                 break
-    finally:
-        proc.terminate()
-        _, err = proc.communicate(timeout=10)
-        sub.close(linger=0)
-        push.close(linger=0)
+    _, err = proc.communicate(timeout=10)
     stream = next((lab["stream"] for lab in labels if lab.get("kind") == "pair"), None)
     assert stream is not None, err
     mine = [lab for lab in labels if lab["stream"] == stream]

@@ -2,24 +2,20 @@
 `engine evaluate` and the live classify stage (real ONNX models, real processes and sockets)."""
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import msgpack
 import numpy as np
 import pytest
-import zmq
 
 from engine.classify.contract import load_contract, model_frames
 from engine.classify.runtime import ClassifierRuntime, ClassifyOptions, sequence_windows, track_windows
 from engine.errors import ConfigError, DatasetError, ModelError
 from engine.framework import transport
-from engine.framework.schema import LABELS_TOPIC
 from engine.sources import synthetic
-from pipeline_helpers import REPO, Engine, free_port, synthetic_frames, write_mhad_fixture
-from pose.coco import N_JOINTS, NOSE
+from pipeline_helpers import Engine, classify_process, synthetic_frames, write_mhad_fixture
+from pose.coco import NOSE
 from tiny_models import build_tiny_model
 from trainer import dataset as ds
 from trainer.config import config_from_dict
@@ -230,49 +226,20 @@ def test_classify_stage_labels_a_short_clip_as_evaluate_scores_it(tmp_path):
     """The classify stage as its own process, fed over ZeroMQ like render feeds it."""
     model = build_tiny_model(tmp_path / "m.onnx", "keypoint_sequence", LABELS, window=16, stride=2, fps=15.0, min_window=7)
     clip = waving(24)  # 0.8 s at 30 fps: 12 model frames, fewer than 16
-    ctx = zmq.Context.instance()
-    inp, pub = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
-    sub = ctx.socket(zmq.SUB)
-    sub.setsockopt(zmq.SUBSCRIBE, LABELS_TOPIC)
-    sub.connect(pub)
-    push = ctx.socket(zmq.PUSH)
-    push.setsockopt(zmq.SNDTIMEO, 5000)
-    push.connect(inp)
-    proc = subprocess.Popen([sys.executable, "-m", "stages.classify", "--input", inp, "--publish", pub,
-                             "--model", str(model), "--ema", "0"], cwd=REPO, stderr=subprocess.PIPE, text=True)
-
-    def send_stream(stream: str, frames: np.ndarray) -> None:
-        for seq, kp in enumerate(frames):
-            transport.send(push, {"stream": stream, "seq": seq, "t_capture_ns": time.time_ns(), "fps": 30.0, "tracks": [0]},
-                           {"keypoints": kp[None].astype(np.float32)})
-        transport.send(push, {"stream": stream, "seq": len(frames), "t_capture_ns": time.time_ns(), "eos": True})
-
-    def labels_until(marker: str, timeout_s: float) -> list[dict]:
-        """Every label received until one of stream `marker` (the stage works and publishes in order)."""
-        got, deadline = [], time.monotonic() + timeout_s
-        while time.monotonic() < deadline and proc.poll() is None:
+    # The stage waits for this subscriber (classify_process): no label goes out before it listens.
+    with classify_process(model, "--ema", "0") as (proc, push, sub):
+        for stream, frames in (("clip", clip), ("after", clip[:16])):
+            for seq, kp in enumerate(frames):
+                transport.send(push, {"stream": stream, "seq": seq, "t_capture_ns": time.time_ns(), "fps": 30.0,
+                                      "tracks": [0]}, {"keypoints": kp[None].astype(np.float32)})
+            transport.send(push, {"stream": stream, "seq": len(frames), "t_capture_ns": time.time_ns(), "eos": True})
+        got, deadline = [], time.monotonic() + 30.0
+        while time.monotonic() < deadline and proc.poll() is None and not (got and got[-1]["stream"] == "after"):
             if sub.poll(100):
                 got.append(msgpack.unpackb(sub.recv_multipart()[1], raw=False))
-                if got[-1]["stream"] == marker:
-                    return got
-        raise AssertionError(f"no label of {marker}: {proc.stderr.read() if proc.poll() is not None else 'timeout'}")
-
-    try:
-        for warm in range(30):  # until the subscription is in place
-            send_stream(f"warm{warm}", clip[:16])
-            try:
-                labels_until(f"warm{warm}", 1.0)
-                break
-            except AssertionError:
-                assert proc.poll() is None, proc.stderr.read()
-        send_stream("clip", clip)
-        send_stream("after", clip[:16])
-        labels = [lab for lab in labels_until("after", 30.0) if lab["stream"] == "clip"]
-    finally:
-        proc.terminate()
-        proc.communicate(timeout=10)
-        sub.close(linger=0)
-        push.close(linger=0)
+    _, err = proc.communicate(timeout=10)
+    assert got and got[-1]["stream"] == "after", err  # the stage works and publishes in order
+    labels = [lab for lab in got if lab["stream"] == "clip"]
     windows, probs, _ = classify_sequence(runtime(model), clip, 30.0)  # what `engine evaluate` scores
     assert len(windows) == 3 and all(w.frames < 16 for w in windows)
     assert labels and labels[0]["seq_to"] == 12  # the 7th model frame, 0.4 s in: not the 16th

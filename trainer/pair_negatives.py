@@ -172,7 +172,7 @@ def negative_windows(dataset: Dataset, mask: np.ndarray, contract: Contract, opt
     if options.penn:
         path = Path(options.penn_path)
         if not path.is_file():
-            raise DatasetError(f"{path}: Penn Action negatives need it; run `engine prepare penn-action --root ../shared/data/penn_action --out data/penn_action.npz` first "
+            raise DatasetError(f"{path}: Penn Action negatives need it; run `engine prepare penn-action --root PENN_ACTION_DIR --out data/penn_action.npz` first "
                                "(or set [params] negatives.penn = 0)")
         penn = load(path)
         for k in range(options.penn):

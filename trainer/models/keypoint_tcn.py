@@ -25,6 +25,12 @@ def build(config: TrainConfig, n_classes: int, train: object = None) -> keras.Mo
     inputs = keras.Input((config.window, N_FEATURES), name="features")
     # Training-only jitter on the features; an identity at inference (and in the export).
     x = layers.GaussianNoise(noise)(inputs) if noise > 0 else inputs
+    return residual_tcn(inputs, x, n_classes, p, filters, kernel, dropout, "keypoint_tcn")
+
+
+def residual_tcn(inputs: keras.KerasTensor, x: keras.KerasTensor, n_classes: int, p: dict, filters: int, kernel: int,
+                 dropout: float, name: str) -> keras.Model:
+    """The dilated residual blocks, pooling and softmax over feature rows `x` (computed from `inputs`)."""
     x = layers.Conv1D(filters, 1, name="embed")(x)
     for dilation in p.get("dilations", [1, 2, 4]):
         y = layers.Conv1D(filters, kernel, padding="same", dilation_rate=int(dilation), use_bias=False)(x)
@@ -35,4 +41,4 @@ def build(config: TrainConfig, n_classes: int, train: object = None) -> keras.Mo
     x = layers.Concatenate()([layers.GlobalAveragePooling1D()(x), layers.GlobalMaxPooling1D()(x)])
     x = layers.Dropout(dropout)(x)
     outputs = layers.Dense(n_classes, activation="softmax", name="probs")(x)
-    return keras.Model(inputs, outputs, name="keypoint_tcn")
+    return keras.Model(inputs, outputs, name=name)

@@ -12,6 +12,7 @@ from keras import layers
 
 from engine.classify.pairs import N_PAIR_FEATURES
 from trainer.config import TrainConfig
+from trainer.models.keypoint_tcn import residual_tcn
 
 INPUT_KIND = "pair"
 
@@ -26,14 +27,4 @@ def build(config: TrainConfig, n_classes: int, train: object = None) -> keras.Mo
     # Training-only jitter on the features; an identity at inference (and in the export).
     x = layers.GaussianNoise(noise)(inputs) if noise > 0 else inputs
     x = layers.Dropout(float(p.get("feature_dropout", 0.1)))(x)
-    x = layers.Conv1D(filters, 1, name="embed")(x)
-    for dilation in p.get("dilations", [1, 2, 4]):
-        y = layers.Conv1D(filters, kernel, padding="same", dilation_rate=int(dilation), use_bias=False)(x)
-        y = layers.BatchNormalization()(y)
-        y = layers.Activation("relu")(y)
-        y = layers.SpatialDropout1D(dropout)(y)
-        x = layers.Add()([x, y])
-    x = layers.Concatenate()([layers.GlobalAveragePooling1D()(x), layers.GlobalMaxPooling1D()(x)])
-    x = layers.Dropout(dropout)(x)
-    outputs = layers.Dense(n_classes, activation="softmax", name="probs")(x)
-    return keras.Model(inputs, outputs, name="pair_tcn")
+    return residual_tcn(inputs, x, n_classes, p, filters, kernel, dropout, "pair_tcn")
