@@ -1,6 +1,8 @@
 """onnxruntime (1.29+, Linux) keeps a device id under ~/.cache/Microsoft and sends usage events unless
 ORT_DISABLE_TELEMETRY is set before its first session. The engine sets it when `engine` or `pose`
-is imported; these run the engine's own model loading in a fresh process with an empty HOME."""
+is imported; these run the engine's own model loading in a fresh process with an empty HOME, no
+XDG_CACHE_HOME (which onnxruntime prefers to HOME/.cache) and none of the variables by which
+onnxruntime recognises a CI machine and keeps quiet anyway: without that, both tests pass vacuously in CI."""
 from __future__ import annotations
 
 import os
@@ -19,8 +21,13 @@ LOADERS = {
 }
 
 
+CI_MARKERS = ("CI", "TF_BUILD", "GITHUB_ACTIONS", "GITLAB_CI", "CIRCLECI", "TRAVIS", "JENKINS_URL",
+              "CODEBUILD_BUILD_ID", "BUILDKITE", "TEAMCITY_VERSION", "APPVEYOR", "BITBUCKET_BUILD_NUMBER")
+
+
 def load_in_empty_home(home: Path, code: str, **env: str) -> None:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("ORT_")}
+    clean = {k: v for k, v in os.environ.items()
+             if not k.startswith(("ORT_", "XDG_")) and k not in CI_MARKERS}
     subprocess.run([sys.executable, "-c", code], cwd=REPO, env={**clean, "HOME": str(home), **env},
                    check=True, capture_output=True, timeout=120)
 
