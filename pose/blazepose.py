@@ -12,8 +12,9 @@ batched call where BATCH_LANDMARKS says so). Two gates keep skeletons off object
 a detector score of PERSON_MIN_SCORE and landmarks that confirm the box; every track needs
 the landmark model's presence score of `min_confidence` each frame, and a detector box on
 it in one of MAX_UNSUPPORTED whole-frame searches in a row (with `max_people` tracked the
-frame is still searched every CONFIRM_EVERY_FRAMES frames for that). Landmarks are
-smoothed per track (One Euro) and converted to COCO-18.
+frame is still searched every CONFIRM_EVERY_FRAMES frames for that). At each search a track
+holds one box, and a track whose skeleton slid between two people is put back on one of them.
+Landmarks are smoothed per track (One Euro) and converted to COCO-18.
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ import numpy as np
 import onnxruntime as ort
 
 from pose import coco
+from pose.anchors import iou
 from pose.base import People, PoseError, PoseOptions
 from pose.person_detector import INPUT_SIZE as DETECTOR_SIZE
 from pose.person_detector import PERSON_FILE, PersonBox, PersonDetector
@@ -278,7 +280,9 @@ class BlazePoseBackend:
         if regions:
             detections = self.detect(frame_bgr, regions)
             self._check_support(state, detections)
-            self._add_detections(state, detections)
+            assigned = assign_detections(state.tracks, detections)
+            recentre_straddlers(state.tracks, detections, assigned)
+            self._add_detections(state, detections, set(assigned.values()))
         h, w = frame_bgr.shape[:2]
         alive: list[Track] = []
         for track, found in zip(state.tracks, self.landmarks_many(frame_bgr, [t.roi for t in state.tracks])):
@@ -358,16 +362,16 @@ class BlazePoseBackend:
                 kept.append(track)
         state.tracks = kept
 
-    def _add_detections(self, state: StreamState, detections: list[Detection]) -> None:
-        """New tracks for detections of PERSON_MIN_SCORE that match no tracked person, best first,
-        up to max_people."""
-        for det in detections:
+    def _add_detections(self, state: StreamState, detections: list[Detection], claimed: set[int]) -> None:
+        """New tracks for the detections of PERSON_MIN_SCORE that no tracked person claims (`claimed`:
+        their indices), best first, up to max_people."""
+        for i, det in enumerate(detections):
             if len(state.tracks) >= self.options.max_people:
                 break
-            if det.score < PERSON_MIN_SCORE:
+            if det.score < PERSON_MIN_SCORE or i in claimed:
                 continue
             roi = det.roi()
-            if any(overlaps(det.box, t.box) or same_person(roi, t.roi) for t in state.tracks):
+            if any(same_person(roi, t.roi) for t in state.tracks):
                 continue
             state.tracks.append(Track(state.next_id, roi, det.box.copy()))
             state.next_id += 1
@@ -401,6 +405,31 @@ def overlaps(a: np.ndarray, b: np.ndarray) -> bool:
     if inter <= 0:
         return False
     return inter / (area_a + area_b - inter) > 0.3 or inter / max(min(area_a, area_b), 1e-6) > 0.7
+
+
+def assign_detections(tracks: list[Track], detections: list[Detection]) -> dict[int, int]:
+    """Track index -> the detection index it holds, one to one, highest IoU first among boxes that
+    overlap. One each: a skeleton that slid between two people side by side overlaps both of their
+    boxes, and letting it claim both kept the second person from ever being picked up (vtest.avi)."""
+    pairs = sorted(((float(iou(t.box, d.box[None])[0]), ti, di) for ti, t in enumerate(tracks)
+                    for di, d in enumerate(detections) if overlaps(t.box, d.box)), reverse=True)
+    assigned: dict[int, int] = {}
+    for _, ti, di in pairs:
+        if ti not in assigned and di not in assigned.values():
+            assigned[ti] = di
+    return assigned
+
+
+def recentre_straddlers(tracks: list[Track], detections: list[Detection], assigned: dict[int, int]) -> None:
+    """A track whose skeleton overlaps the boxes of two people (its crop holds both, and the landmarks
+    drift between them) is put back on the person assigned to it: its next crop is that person's
+    box, its smoothing starts afresh. Left alone, it stays between them and covers both."""
+    for ti, track in enumerate(tracks):
+        if ti in assigned and sum(overlaps(track.box, d.box) for d in detections) >= 2:
+            best = detections[assigned[ti]]
+            track.roi, track.box = best.roi(), best.box.copy()
+            track.landmark_filter = OneEuroFilter(LANDMARK_PARAMS)
+            track.roi_filter = OneEuroFilter(ROI_PARAMS)
 
 
 def _cut_by_tile(box: np.ndarray, tile: tuple[int, int, int, int], frame_size: tuple[int, int]) -> bool:

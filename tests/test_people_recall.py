@@ -201,6 +201,24 @@ def test_issue_goals_on_the_first_annotated_vtest_frames_and_the_photos(annotati
     assert clip.id_switches == 0, clip.switches_by_person  # 3 to 5 people apart, walking: ids hold
 
 
+def test_two_people_walking_side_by_side_each_keep_a_skeleton(annotations, vtest_path: Path):
+    """vtest's D and E walk shoulder to shoulder from frame 32 on. A skeleton that slid between them
+    used to hide both of their detector boxes, so one of the two went unfound for whole seconds
+    (D at frame 35, E at frame 40)."""
+    scene = annotations.scene("vtest.avi")
+    engine = pr.EnginePath("blazepose", max_people=pr.engine_default_max_people(), chunk=pr.engine_chunk_frames())
+    found: dict[int, set[str]] = {}
+    try:
+        for seq, _, keypoints, tracks in engine.run(pr.clip_frames(vtest_path, 0, 40), "vtest.avi"):
+            if seq in (35, 40):
+                result = pr.score_frame(keypoints, tracks, scene.frames[seq], annotations.min_height_px)
+                found[seq] = set(result.ids)
+                assert result.false == 0, seq
+    finally:
+        engine.close()
+    assert {seq: {"D", "E"} <= ids for seq, ids in found.items()} == {35: True, 40: True}, found
+
+
 def test_benchmark_prints_a_table_and_writes_json(tmp_path: Path, messi_path: Path):
     out = tmp_path / "recall.json"
     result = subprocess.run([sys.executable, "benchmarks/people_recall.py", "--only", "messi5.jpg",

@@ -21,8 +21,10 @@ from pose import coco
 from pose.anchors import ssd_anchors
 from pose.base import PoseOptions
 from pose.blazepose import (
-    BOX_TO_ROI, LANDMARK_SIZE, PERSON_MIN_SCORE, BlazePoseBackend, Detection, model_path, overlaps,
+    BOX_TO_ROI, LANDMARK_SIZE, PERSON_MIN_SCORE, BlazePoseBackend, Detection, Track, assign_detections, model_path,
+    overlaps, recentre_straddlers,
 )
+from pose.roi import Roi
 from pose.person_detector import ANCHORS, PERSON_FILE, decode, nms
 
 REPO = Path(__file__).resolve().parents[1]
@@ -87,6 +89,23 @@ def test_a_box_becomes_an_upright_crop_around_it():
     assert roi.size == pytest.approx(BOX_TO_ROI * 200)
     assert overlaps(det.box, np.array([105, 60, 138, 240], np.float32))  # the same person, a little smaller
     assert not overlaps(det.box, np.array([150, 50, 190, 250], np.float32))  # the one beside
+
+
+def test_a_skeleton_between_two_people_holds_one_and_is_put_back_on_it():
+    """Two people side by side, one skeleton slid between them: it claims only the box it overlaps
+    most, the other box is free for a new track, and its next crop is its own person's box."""
+    left = Detection(np.array([560, 230, 600, 330], np.float32), 0.56)
+    right = Detection(np.array([600, 230, 640, 330], np.float32), 0.54)
+    between = Track(0, Roi(595, 280, 140, 0.1), np.array([570, 240, 625, 330], np.float32))
+    alone = Track(1, Roi(100, 280, 120, 0.0), np.array([80, 230, 120, 330], np.float32))
+    far = Detection(np.array([82, 232, 121, 331], np.float32), 0.6)
+    detections = [left, right, far]
+    assigned = assign_detections([between, alone], detections)
+    assert assigned == {0: 0, 1: 2}  # one box each; the right-hand person is nobody's
+    alone_roi = alone.roi
+    recentre_straddlers([between, alone], detections, assigned)
+    assert between.roi == left.roi() and between.box.tolist() == left.box.tolist()
+    assert alone.roi == alone_roi  # on one person only: its own crop goes on
 
 
 def test_both_players_on_the_basketball_photo(backend, basketball_path):
