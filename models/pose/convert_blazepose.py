@@ -334,10 +334,14 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def main(argv: list[str] | None = None) -> int:
+def rerun_with_fixed_hash_seed() -> None:
+    """tf2onnx walks sets of names: with the hash seed fixed, a conversion is byte-identical run after run."""
     if os.environ.get("PYTHONHASHSEED") != "0":
-        # tf2onnx walks sets of names: fix the hash seed so that the files are byte-identical
         os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, "PYTHONHASHSEED": "0"})
+
+
+def main(argv: list[str] | None = None) -> int:
+    rerun_with_fixed_hash_seed()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--wheel", type=Path, help=f"a downloaded {WHEEL_PIN} wheel (else pip downloads it)")
     ap.add_argument("--out", type=Path, default=HERE, help="where the .onnx files go (default: this folder)")

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import re
 import subprocess
 import sys
@@ -31,7 +30,9 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from convert_blazepose import OPSET, _canonical_names, _default_images, _onnx_run, _tflite_run, dynamic_batch  # noqa: E402
+from convert_blazepose import (  # noqa: E402
+    OPSET, _canonical_names, _default_images, _onnx_run, _tflite_run, dynamic_batch, rerun_with_fixed_hash_seed,
+)
 
 PACKAGE = "@mediapipe/objectron@0.4.1675468480"
 TGZ_NAME = "mediapipe-objectron-0.4.1675468480.tgz"
@@ -123,9 +124,7 @@ def compare(images: list[Path], tflite: Path, onnx_path: Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    if os.environ.get("PYTHONHASHSEED") != "0":
-        # tf2onnx walks sets of names: fix the hash seed so that the file is byte-identical
-        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, "PYTHONHASHSEED": "0"})
+    rerun_with_fixed_hash_seed()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tgz", type=Path, help=f"a downloaded {TGZ_NAME} (else `npm pack` fetches it)")
     ap.add_argument("--out", type=Path, default=HERE, help="where person_detection.onnx goes (default: this folder)")
