@@ -24,8 +24,8 @@ from pose.blazepose import (
     BOX_TO_ROI, LANDMARK_SIZE, PERSON_MIN_SCORE, BlazePoseBackend, Detection, Track, assign_detections, model_path,
     overlaps, recentre_straddlers,
 )
-from pose.roi import Roi
 from pose.person_detector import ANCHORS, PERSON_FILE, decode, nms
+from pose.roi import Roi
 
 REPO = Path(__file__).resolve().parents[1]
 ANNOTATIONS = json.loads((REPO / "tests" / "data" / "people_annotations.json").read_text())
