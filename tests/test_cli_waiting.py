@@ -3,6 +3,7 @@ then what to check, instead of waiting in silence; a host that does not resolve 
 at once in one line (issue 13). No engine runs here: a free port is the true edge."""
 from __future__ import annotations
 
+import signal
 import subprocess
 import threading
 import time
@@ -56,3 +57,21 @@ def test_a_host_that_does_not_resolve_is_one_line_and_exit_2(command: str) -> No
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith(f"error: --connect {endpoint}: host 'no-such-host.invalid' does not resolve (")
+
+
+def test_listen_started_with_sigint_ignored_still_stops_on_sigint() -> None:
+    """As a script's background job starts it (`engine listen ... &`: SIGINT ignored, which exec
+    keeps); Python would never raise KeyboardInterrupt, and listen would run until killed."""
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    proc = subprocess.Popen(engine_cmd("listen", "--connect", endpoint), cwd=REPO, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        assert proc.stderr.readline().startswith("listen: waiting for labels"), "listen did not start"
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert code == 0

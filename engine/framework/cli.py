@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 from types import ModuleType
 
@@ -51,7 +52,18 @@ def parse(modules: dict[str, ModuleType], argv: list[str] | None) -> argparse.Na
     return args
 
 
+def stop_on_sigint() -> None:
+    """SIGINT stops every command, as it stops `engine run` and the stages (their own handlers).
+
+    A background job of a script (`engine listen ... &`) starts with SIGINT ignored, and Python
+    then never raises KeyboardInterrupt: SIGINT would leave such a command running until killed.
+    """
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def main(argv: list[str] | None = None) -> int:
+    stop_on_sigint()
     modules = _command_modules()
     args = parse(modules, argv)
     try:
