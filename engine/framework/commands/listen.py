@@ -33,12 +33,12 @@ def run(args: argparse.Namespace) -> int:
     sock.setsockopt(zmq.SUBSCRIBE, LABELS_TOPIC)
     sock.setsockopt(zmq.MAXMSGSIZE, 1 << 20)  # a label is a few hundred bytes: refuse floods
     transport.connect(sock, args.connect, "listen", keys)
-    print(waiting_line("listen", "labels", [args.connect]), file=sys.stderr, flush=True)
     start = time.monotonic()
     deadline = start + args.timeout if args.timeout else None
     received = bad = 0
     hinted = False
-    try:
+    try:  # from the first line on, Ctrl-C is a normal end (exit 0), whenever it comes
+        print(waiting_line("listen", "labels", [args.connect]), file=sys.stderr, flush=True)
         while (not args.count or received < args.count) and (deadline is None or time.monotonic() < deadline):
             if not sock.poll(100):
                 if not (hinted or received or bad) and time.monotonic() - start >= SILENCE_HINT_S:
