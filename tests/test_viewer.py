@@ -60,6 +60,15 @@ def label(**changes) -> dict:
 
 
 # --- pieces ----------------------------------------------------------------------------------
+def test_a_client_connecting_before_the_first_frame_gets_the_whole_state_empty() -> None:
+    """The page renders every state it gets: one without `people` or `rates` would break it."""
+    feed = Feed(ViewerOptions(labels=f"tcp://127.0.0.1:{free_port()}", monitor=None))  # not started: nothing seen
+    state = json.loads(feed.state_json())
+    assert state["people"] == [] and state["streams"] == [] and state["frames"] == {}
+    assert state["rates"]["frames_seen"] == 0 and state["rates"]["labels_seen"] == 0
+    assert state["error"] is None and len(state["track_colors"]) > 1
+
+
 
 def test_bind_addresses() -> None:
     assert parse_bind("8080") == ("127.0.0.1", 8080)

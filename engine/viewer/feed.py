@@ -140,7 +140,6 @@ class Feed(threading.Thread):
         self._jpegs: dict[str, tuple[int, bytes]] = {}
         self._encoded: dict[str, int] = {}
         self._watchers: Counter[str | None] = Counter()  # None: "whichever stream is live"
-        self._state = "{}"
         self.auto_stream: str | None = None
         self.backend, self.model = options.backend, options.model
         self.label_names: list[str] = list(options.label_names)
@@ -150,6 +149,8 @@ class Feed(threading.Thread):
         self.malformed = self.frames = self.labels = self.dropped = self.lost = 0
         self._versions = 0
         self.error: str | None = None
+        # A page or client that connects before the thread's first pass gets the whole schema, empty.
+        self._state = json.dumps(self._build_state(time.monotonic()), separators=(",", ":"))
 
     # --- for the web server (any thread) ---------------------------------------------------
     def watch(self, stream: str | None, delta: int) -> None:
