@@ -17,7 +17,7 @@ from engine.errors import ModelError
 from engine.framework import transport
 from engine.classify.pairing import PairRuntime
 from engine.classify.runtime import ClassifierRuntime, item_spec
-from engine.framework.schema import encode_label, encode_progress, hello_name
+from engine.framework.schema import LABELS_TOPIC, encode_label, encode_progress, hello_name
 from engine.framework.options import parse_options
 from engine.framework.stage_options import ClassifyStageOptions
 from engine.framework.stagekit import LABELS_HWM, RollingStats, StageMeter, StatusReporter, Stop, bounded, curve_keys, run_stage
@@ -64,29 +64,43 @@ def end_of_stream(header: dict) -> tuple[int, int]:
     return header["seq"] - int(dropped), int(lost)
 
 
-def wait_for_subscribers(pub: zmq.Socket, expected: int) -> set[str]:
-    """The engine's own subscribers (hello names) heard within the grace (longer, up to SUBSCRIBERS_WAIT_S, until `expected` came)."""
+class Subscriptions:
+    """What classify's XPUB has heard (XPUB_VERBOSER: every subscription and every unsubscription,
+    a subscriber's leaving included): the engine's own subscribers by their hellos, and how many
+    subscriptions to labels are live, anyone's (`engine listen`, a user's program). A restarted
+    classifier waits for as many of those as its previous incarnation had, so a subscriber slow
+    to reconnect still gets the first labels after the restart."""
+
+    def __init__(self) -> None:
+        self.hellos: set[str] = set()
+        self.to_labels = 0
+
+    def read(self, pub: zmq.Socket) -> None:
+        """Take the (un)subscription messages waiting on the XPUB."""
+        while True:
+            try:
+                message = pub.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            name = hello_name(message)
+            if name is not None:
+                self.hellos.add(name)
+            elif message[:1] in (b"\x00", b"\x01") and LABELS_TOPIC.startswith(message[1:]):
+                self.to_labels = max(0, self.to_labels + (1 if message[:1] == b"\x01" else -1))
+
+
+def wait_for_subscribers(pub: zmq.Socket, own: int, to_labels: int = 0) -> Subscriptions:
+    """What the XPUB heard within the grace, or longer (SUBSCRIBERS_WAIT_S at most) until `own` of
+    the engine's subscribers (their hellos) and `to_labels` subscriptions to labels came."""
     start = time.monotonic()
-    heard: set[str] = set()
+    heard = Subscriptions()
     while True:
         elapsed = time.monotonic() - start
-        if elapsed >= PUBLISH_GRACE_S and len(heard) >= expected or elapsed >= SUBSCRIBERS_WAIT_S:
+        if (elapsed >= SUBSCRIBERS_WAIT_S or elapsed >= PUBLISH_GRACE_S and len(heard.hellos) >= own
+                and heard.to_labels >= to_labels):
             return heard
         if pub.poll(20):
-            heard |= subscriptions(pub)
-
-
-def subscriptions(pub: zmq.Socket) -> set[str]:
-    """The hello names among the subscription messages waiting on the XPUB (the others are read and dropped)."""
-    names = set()
-    while True:
-        try:
-            message = pub.recv(zmq.NOBLOCK)
-        except zmq.Again:
-            return names
-        name = hello_name(message)
-        if name is not None:
-            names.add(name)
+            heard.read(pub)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,15 +121,16 @@ def main(argv: list[str] | None = None) -> int:
     transport.bind(inbox, args.input, "classify input")
     # XPUB: a PUB that hears each subscription, so it can wait for the engine's own subscribers.
     pub = ctx.socket(zmq.XPUB)
-    pub.setsockopt(zmq.XPUB_VERBOSE, 1)  # every subscriber's subscription, not only a topic's first
+    pub.setsockopt(zmq.XPUB_VERBOSER, 1)  # every subscriber's (un)subscription, not only a topic's first and last
     pub.setsockopt(zmq.SNDHWM, LABELS_HWM)
     pub.setsockopt(zmq.LINGER, 500)
     transport.bind(pub, args.publish, "labels publisher", curve_keys(args))
     # Subscribers reconnect about every 100 ms; after a restart, give them time to subscribe again
     # before labels flow, or the first ones are published to nobody. The supervisor says how many
     # subscribers it started (itself, the sink, the viewer, the bridge), each known by its hello
-    # (engine.framework.schema.hello_topic): those are waited for, a few seconds at most.
-    wait_for_subscribers(pub, args.subscribers)
+    # (engine.framework.schema.hello_topic): those are waited for, a few seconds at most, and
+    # after a restart as many subscriptions to labels as the previous classifier last reported.
+    heard = wait_for_subscribers(pub, args.subscribers, args.label_subscriptions)
     status = StatusReporter(ctx, args.status, "classify", args.worker)
     meter, label_stats = StageMeter(), RollingStats()
     audit = StreamAudit()
@@ -130,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
             "ended": ended[-256:], "frames_by_stream": dict(list(audit.frames.items())[-256:]),
             "stream_lengths": dict(list(audit.lengths.items())[-256:]),
             "out_of_order": audit.out_of_order, "gaps": audit.gaps, "lost": lost, "model": model_name,
+            "subscriptions": heard.to_labels,
         }, force=force)
 
     while not stop:
@@ -177,8 +193,9 @@ def main(argv: list[str] | None = None) -> int:
                 label_stats.add(t_publish_ns, (t_publish_ns - result.t_capture_ns) / 1e6)
             pub.send_multipart(encode_progress(msg.stream, msg.seq))  # this frame's labels are all out
             meter.count(t0, (time.time_ns() - header["t_capture_ns"]) / 1e6)
-        subscriptions(pub)  # later subscribers' messages: read, so they never pile up
-        report()
+        subscribed = heard.to_labels
+        heard.read(pub)  # later (un)subscriptions: counted, and read so they never pile up
+        report(force=heard.to_labels != subscribed)  # the supervisor knows whom a restart should wait for
     report(force=True)
     inbox.close(linger=0)
     pub.close(linger=500)

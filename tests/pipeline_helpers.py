@@ -104,9 +104,9 @@ class Subscriber(threading.Thread):
     `times[i]` is the monotonic time `labels[i]` was received (for benchmarks and outage tests).
     """
 
-    def __init__(self, endpoint: str) -> None:
+    def __init__(self, endpoint: str, reconnect_ivl_ms: int | None = None) -> None:
         super().__init__(daemon=True)
-        self.endpoint = endpoint
+        self.endpoint, self.reconnect_ivl_ms = endpoint, reconnect_ivl_ms
         self.labels: list[dict] = []
         self.times: list[float] = []
         self.ready = threading.Event()
@@ -117,6 +117,8 @@ class Subscriber(threading.Thread):
         sock = ctx.socket(zmq.SUB)
         sock.setsockopt(zmq.SUBSCRIBE, LABELS_TOPIC)
         sock.setsockopt(zmq.RCVHWM, 100000)
+        if self.reconnect_ivl_ms is not None:  # ZeroMQ's default is 100 ms
+            sock.setsockopt(zmq.RECONNECT_IVL, self.reconnect_ivl_ms)
         sock.connect(self.endpoint)
         self.ready.set()
         try:

@@ -637,6 +637,7 @@ STATUS_KINDS: dict[str, str] = {
     "queue": "count", "lost": "count", "late": "count", "people_frames": "count",
     "labels": "count", "label_rate": "rate", "latency_ms": "rates", "frame_latency_ms": "rates",
     "frames_by_stream": "counts", "stream_lengths": "counts", "out_of_order": "count", "gaps": "count", "model": "text",
+    "subscriptions": "count",
     "missed": "count", "backlog_mb": "rate", "url": "text",
     "connected": "flag", "mqtt": "counts",
 }

@@ -118,6 +118,7 @@ def test_figures_at_the_end_of_a_run_equal_the_summary(tmp_path: Path) -> None:
         final = scrape(port)  # the server outlives run(): the figures the summary was written from
         check_against(final, summary, exact=True)
         assert summary["labels"] > 0 and summary["per_stage"]["classify"]["frames"] > 800
+        assert final[("har_engine_label_subscriptions", frozenset())] == 1  # the supervisor's; nobody else's
         buckets = [v for (name, _), v in final.items() if name == "har_engine_capture_to_label_seconds_bucket"]
         assert buckets == sorted(buckets) and max(buckets) == summary["labels"]
         assert 200 in seen["/healthz"] and 200 in seen["/readyz"], seen

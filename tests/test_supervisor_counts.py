@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 from pathlib import Path
 
 import pytest
 
-from pipeline_helpers import Engine, child_stage
+from pipeline_helpers import Engine, Subscriber, child_stage, free_port
 
 LONG_SOURCE = "synthetic:?loops=1&subjects=8-10&seed=3"  # several thousand frames, one person in each
 
@@ -40,6 +41,34 @@ def test_classify_killed_mid_run_summary_counts_what_subscribers_received(tmp_pa
     assert abs(result["lost"] - (read - len(labelled))) <= 10
 
 
+def test_a_subscriber_slow_to_reconnect_gets_every_label_after_a_classifier_restart(
+        tmp_path: Path, per_frame_model: Path) -> None:
+    """Anyone's subscriber, not only the run's own: one that retries its connection every 1.5-3 s
+    (ZeroMQ's default is 0.1 s) is still there for the restarted classifier's first label."""
+    summary, labels_out = tmp_path / "summary.json", tmp_path / "labels.jsonl"
+    port = free_port()
+    slow = Subscriber(f"tcp://127.0.0.1:{port}", reconnect_ivl_ms=1500)
+    slow.start()
+    slow.ready.wait(5)
+    engine = Engine("--source", LONG_SOURCE, "--pose", "replay", "--model", str(per_frame_model), "--pose-workers", "1",
+                    "--summary", str(summary), "--labels-out", str(labels_out), port=port)
+    try:
+        assert slow.wait_for(300, timeout=60), "no labels before the kill"
+        killed_ns = time.time_ns()
+        os.kill(child_stage(engine.proc.pid, "stages.classify"), signal.SIGKILL)
+    finally:
+        code, _, err = engine.wait(timeout=180)
+        slow.stop()
+    assert code == 0, err
+    assert json.loads(summary.read_text())["restarts"] == {"classify": 1}
+    after = [json.loads(line) for line in labels_out.read_text().splitlines()]
+    after = [(lab["stream"], lab["track"], lab["seq_to"]) for lab in after if lab["t_publish_ns"] > killed_ns]
+    assert len(after) > 100, "the restarted classifier published too little to tell"
+    got = {(lab["stream"], lab["track"], lab["seq_to"]) for lab in slow.labels}
+    missed = [key for key in after if key not in got]
+    assert not missed, f"{len(missed)} of the restarted classifier's {len(after)} labels missed, from {missed[0]}"
+
+
 def test_a_live_run_with_heavy_drops_and_no_restart_loses_nothing(tmp_path: Path, per_frame_model: Path) -> None:
     """Frames a live capture drops are `dropped`, once; `lost` is 0 without a restart."""
     summary = tmp_path / "summary.json"
@@ -58,17 +87,14 @@ def test_a_live_run_with_heavy_drops_and_no_restart_loses_nothing(tmp_path: Path
 def test_classify_knows_the_engines_own_subscribers_from_others() -> None:
     """After a restart classify waits for the run's own subscribers by name (their hello), so another
     subscriber (`engine listen`, a test) connecting first cannot make it publish to nobody."""
-    import time
-
     import zmq
 
     from engine.framework.schema import LABELS_TOPIC, hello_topic
-    from pipeline_helpers import free_port
-    from stages.classify import subscriptions
+    from stages.classify import Subscriptions
 
     ctx = zmq.Context.instance()
     pub = ctx.socket(zmq.XPUB)
-    pub.setsockopt(zmq.XPUB_VERBOSE, 1)
+    pub.setsockopt(zmq.XPUB_VERBOSER, 1)
     endpoint = f"tcp://127.0.0.1:{free_port()}"
     pub.bind(endpoint)
     socks = []
@@ -80,20 +106,25 @@ def test_classify_knows_the_engines_own_subscribers_from_others() -> None:
         sock.connect(endpoint)
         socks.append(sock)
 
+    seen = Subscriptions()
+
     def heard(seconds: float = 0.5) -> set[str]:
-        names: set[str] = set()
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             if pub.poll(20):
-                names |= subscriptions(pub)
-        return names
+                seen.read(pub)
+        return seen.hellos
 
     try:
         subscriber(LABELS_TOPIC)  # someone else's: not one of the run's
-        assert heard() == set()
+        assert heard() == set() and seen.to_labels == 1
         subscriber(LABELS_TOPIC, hello_topic("supervisor"))
         subscriber(LABELS_TOPIC, hello_topic("sink"))
-        assert heard() == {"supervisor", "sink"}
+        subscriber(b"progress")  # a recorder's other topic: not a subscription to labels
+        assert heard() == {"supervisor", "sink"} and seen.to_labels == 3
+        socks.pop(0).close(linger=0)  # a subscriber leaving is counted out
+        heard()
+        assert seen.to_labels == 2
     finally:
         for sock in (*socks, pub):
             sock.close(linger=0)

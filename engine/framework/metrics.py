@@ -48,6 +48,7 @@ RUN_METRICS: dict[str, tuple[str, str]] = {
     "dropped_total": ("counter", "frames a live capture skipped because pose was busy"),
     "lost_total": ("counter", "frames a stage held when it died"),
     "labels_total": ("counter", "labels the supervisor received as a subscriber"),
+    "label_subscriptions": ("gauge", "subscriptions to labels the classifier hears, anyone's (the supervisor's included)"),
     "malformed_status_total": ("counter", "status reports the supervisor dropped"),
 }
 

@@ -193,6 +193,7 @@ STATUS_FIELDS: dict[str, StatusField] = {
     # classify
     "labels": _COUNT, "label_rate": _RATE, "latency_ms": _RATES, "frame_latency_ms": _RATES,
     "frames_by_stream": _COUNTS, "stream_lengths": _COUNTS, "out_of_order": _COUNT, "gaps": _COUNT, "model": _TEXT,
+    "subscriptions": _COUNT,
     # sink, view
     "missed": _COUNT, "backlog_mb": _RATE, "url": _TEXT,
     # bridge

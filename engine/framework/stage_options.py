@@ -109,6 +109,9 @@ class ClassifyStageOptions(StageOptions):
     classify: ClassifyOptions = nested(ClassifyOptions)
     subscribers: int = option(0, flag="--subscribers",
                               help="subscribers to labels to wait for (at most a few seconds) before the first label")
+    label_subscriptions: int = option(0, flag="--label-subscriptions",
+                                      help="subscriptions to labels (anyone's) the previous classifier had: a restarted "
+                                           "one waits for as many (at most a few seconds) before its first label")
 
 
 @dataclass(frozen=True, kw_only=True)

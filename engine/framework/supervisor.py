@@ -494,6 +494,9 @@ class Supervisor:
             self._carry(stage, last)
             for stream, count in last.get("frames_by_stream", {}).items():
                 stage.carried_streams[stream] = stage.carried_streams.get(stream, 0) + count
+            if stage.report_key == ("classify", 0) and "subscriptions" in last:
+                # Anyone's subscribers, not only the run's: the new classifier waits for them to come back.
+                stage.options = replace(stage.options, label_subscriptions=last["subscriptions"])
             stage.start(self._resume(stage, last))
 
     def _carry(self, stage: StageProcess, last: dict) -> None:
@@ -609,6 +612,7 @@ class Supervisor:
         values["dropped_total"] = [({"stage": "capture"}, self.counters(("capture", 0)).get("dropped", 0))]
         values["lost_total"] = [({}, self._lost())]
         values["labels_total"] = [({}, self.labels_received)]
+        values["label_subscriptions"] = [({}, self.reports.get(("classify", 0), {}).get("subscriptions", 0))]
         values["malformed_status_total"] = [({}, self.malformed_status)]
         return values
 
