@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -286,3 +289,32 @@ def video_frames(path: Path) -> tuple[list[np.ndarray], float]:
         frames.append(frame)
     capture.release()
     return frames, fps
+
+
+# --- /metrics, read as Prometheus would --------------------------------------------------------
+SAMPLE_RE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
+LABEL_RE = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+def get(port: int, path: str, timeout: float = 5.0) -> tuple[int, str]:
+    """(status, body) of GET http://127.0.0.1:PORT/PATH, an HTTP error's included."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def scrape(port: int) -> dict[tuple[str, frozenset], float]:
+    """{(metric name, frozenset of (label, value) without empty ones): value} of one /metrics page."""
+    code, text = get(port, "/metrics")
+    assert code == 200
+    samples = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        match = SAMPLE_RE.match(line)
+        assert match, line
+        labels = frozenset((k, v) for k, v in LABEL_RE.findall(match.group(2) or "") if v != "")
+        samples[(match.group(1), labels)] = float(match.group(3))
+    return samples

@@ -25,7 +25,7 @@ from engine.bridge.buffer import DropOldestBuffer
 from engine.bridge.status import StreamStatuses
 from engine.bridge.topics import escape_level, label_topic, parse_label_topic, unescape_level
 from engine.framework.schema import encode_label
-from pipeline_helpers import REPO, engine_cmd, free_port
+from pipeline_helpers import REPO, engine_cmd, free_port, scrape
 
 MOSQUITTO = shutil.which("mosquitto") or next((p for p in ("/usr/sbin/mosquitto",) if os.access(p, os.X_OK)), None)
 needs_broker = pytest.mark.skipif(MOSQUITTO is None, reason="mosquitto is not installed (scripts/test.sh installs it)")
@@ -431,6 +431,34 @@ def test_engine_run_with_bridge_delivers_every_label_and_counts_it(world, tmp_pa
     assert bridge["dropped"] == bridge["unsent"] == 0, bridge
     assert re.search(r"\| mqtt \d+ sent 0 dropped", run.stderr), run.stderr[-2000:]
 
+
+
+@needs_broker
+def test_metrics_say_what_the_bridge_did_as_the_summary_does(world, tmp_path: Path) -> None:
+    """`engine run --bridge --metrics`: the bridge's figures on /metrics, equal to the summary's at the end
+    (the supervisor in this process, so its metrics server outlives the run)."""
+    from engine.framework.config import build_options
+    from engine.framework.supervisor import Supervisor
+
+    broker = world[0]
+    port, summary_path = free_port(), tmp_path / "run.json"
+    supervisor = Supervisor(build_options(None, {
+        "source": ("synthetic:A05?loops=1",), "pose": "replay", "publish": f"tcp://127.0.0.1:{free_port()}",
+        "bridge": f"mqtt://127.0.0.1:{broker.port}/{BASE}", "metrics": f"127.0.0.1:{port}",
+        "summary": str(summary_path), "quiet": True}))
+    try:
+        assert supervisor.run() == 0
+        bridge = json.loads(summary_path.read_text())["bridge"]
+        samples = scrape(port)
+    finally:
+        if supervisor.metrics is not None:
+            supervisor.metrics.close()
+    assert bridge["acknowledged"] > 0 and bridge["dropped"] == 0, bridge
+    for outcome in ("received", "published", "acknowledged", "dropped"):
+        assert samples[("har_engine_mqtt_labels_total", frozenset({("outcome", outcome)}))] == bridge[outcome], outcome
+    assert samples[("har_engine_mqtt_outages_total", frozenset())] == bridge["outages"] == 0
+    assert samples[("har_engine_mqtt_buffered", frozenset())] == bridge["buffered"] == 0
+    assert samples[("har_engine_mqtt_connected", frozenset())] == float(bridge["connected"])
 
 
 @needs_broker

@@ -7,56 +7,19 @@ server outlives `run()`, exactly at the end.
 from __future__ import annotations
 
 import json
-import re
-import socket
+import os
+import signal
 import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from engine.framework.config import build_options
 from engine.framework.supervisor import Supervisor
-import os
-import signal
-
-from pipeline_helpers import REPO, child_stage, engine_cmd, run_cli, taken_port
-
-SAMPLE_RE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
-LABEL_RE = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def get(port: int, path: str, timeout: float = 5.0) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-
-
-def scrape(port: int) -> dict[tuple[str, frozenset], float]:
-    """{(metric name, frozenset of (label, value) without empty ones): value} of one /metrics page."""
-    code, text = get(port, "/metrics")
-    assert code == 200
-    samples = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        match = SAMPLE_RE.match(line)
-        assert match, line
-        labels = frozenset((k, v) for k, v in LABEL_RE.findall(match.group(2) or "") if v != "")
-        samples[(match.group(1), labels)] = float(match.group(3))
-    return samples
+from pipeline_helpers import REPO, child_stage, engine_cmd, free_port, get, run_cli, scrape, taken_port
 
 
 def stage_labels(key: str) -> frozenset:

@@ -50,6 +50,11 @@ RUN_METRICS: dict[str, tuple[str, str]] = {
     "labels_total": ("counter", "labels the supervisor received as a subscriber"),
     "label_subscriptions": ("gauge", "subscriptions to labels the classifier hears, anyone's (the supervisor's included)"),
     "malformed_status_total": ("counter", "status reports the supervisor dropped"),
+    # with --bridge only
+    "mqtt_connected": ("gauge", "1 while the MQTT bridge is connected to its broker"),
+    "mqtt_labels_total": ("counter", "labels the MQTT bridge received, published, had acknowledged and dropped (outcome)"),
+    "mqtt_buffered": ("gauge", "labels the MQTT bridge holds for a broker that is away"),
+    "mqtt_outages_total": ("counter", "times the MQTT broker went away"),
 }
 
 

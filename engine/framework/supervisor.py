@@ -614,6 +614,13 @@ class Supervisor:
         values["labels_total"] = [({}, self.labels_received)]
         values["label_subscriptions"] = [({}, self.reports.get(("classify", 0), {}).get("subscriptions", 0))]
         values["malformed_status_total"] = [({}, self.malformed_status)]
+        bridge = self._bridge_summary().get("bridge")
+        if bridge is not None:
+            values["mqtt_connected"] = [({}, 1.0 if bridge["connected"] else 0.0)]
+            values["mqtt_labels_total"] = [({"outcome": name}, bridge.get(name, 0))
+                                           for name in ("received", "published", "acknowledged", "dropped")]
+            values["mqtt_buffered"] = [({}, bridge.get("buffered", 0))]
+            values["mqtt_outages_total"] = [({}, bridge.get("outages", 0))]
         return values
 
     def _publish_metrics(self, force: bool = False) -> None:
